@@ -1,0 +1,1 @@
+//! aulos-ring (under construction).
