@@ -1,0 +1,213 @@
+//! Our low-latency rule.
+//!
+//! Ideas taken from LoL+ / L2A / BOLA and adapted to LL-HLS audio:
+//! - **Aggregated throughput.** Parts are 1–5 kB; their first-to-last-byte intervals
+//!   are summed until a sample is meaningful ([`ThroughputAggregator`]), then fed into
+//!   fast/slow EWMAs weighted by wall-clock span (so the half-lives are real seconds,
+//!   not seconds of busy link). The estimate is the minimum of the two.
+//! - **Overhead-aware.** LL-HLS costs a blocking playlist reload per part: on a
+//!   60 kb/s link that is a large share of the capacity. The rule measures non-media
+//!   bytes per second and adds them to every rendition's bit rate before comparing.
+//! - **Buffer-aware safety factor.** With less media buffered than the target the
+//!   rule keeps a wider margin (BOLA's intuition: a small buffer cannot absorb an
+//!   estimation error); with a large buffer (we are behind the edge) it may run close
+//!   to the estimate.
+//! - **Asymmetric switching.** Down at once (as many steps as needed); up one step at
+//!   a time and only after the higher rendition has fitted for `up_hold`.
+//! - **Starvation guard.** Less than one part buffered while playing, and the last
+//!   aggregate below the current rendition's need: go to the lowest rendition.
+
+use super::{
+    AbrContext, AbrRule, Bitrate, Ewma, ThroughputAggregator, TransferKind, TransferSample,
+};
+use crate::time::Instant;
+use std::collections::VecDeque;
+use std::time::Duration;
+
+/// Tunables of [`LowLatencyRule`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct LowLatencyConfig {
+    /// Fast EWMA half-life (wall clock).
+    pub fast_half_life: Duration,
+    /// Slow EWMA half-life (wall clock).
+    pub slow_half_life: Duration,
+    /// Minimum bytes per aggregated sample.
+    pub aggregate_bytes: u64,
+    /// Minimum transfer time per aggregated sample.
+    pub aggregate_time: Duration,
+    /// Safety factor with an empty buffer.
+    pub factor_low: f64,
+    /// Safety factor once the buffer reaches the target latency.
+    pub factor_high: f64,
+    /// Extra margin required to go up (multiplies the factor).
+    pub up_margin: f64,
+    /// How long a higher rendition must keep fitting before switching up.
+    pub up_hold: Duration,
+    /// Window over which request overhead is measured.
+    pub overhead_window: Duration,
+}
+
+impl Default for LowLatencyConfig {
+    fn default() -> Self {
+        LowLatencyConfig {
+            fast_half_life: Duration::from_millis(1500),
+            slow_half_life: Duration::from_secs(6),
+            aggregate_bytes: 8_000,
+            aggregate_time: Duration::from_millis(20),
+            factor_low: 0.7,
+            factor_high: 0.92,
+            up_margin: 0.85,
+            up_hold: Duration::from_secs(2),
+            overhead_window: Duration::from_secs(4),
+        }
+    }
+}
+
+impl LowLatencyConfig {
+    /// Check the values are usable.
+    pub fn validate(&self) -> Result<(), crate::Error> {
+        let ok = self.factor_low > 0.0
+            && self.factor_low <= self.factor_high
+            && self.factor_high <= 1.0
+            && self.up_margin > 0.0
+            && self.up_margin <= 1.0
+            && !self.overhead_window.is_zero()
+            && !self.fast_half_life.is_zero()
+            && !self.slow_half_life.is_zero();
+        if ok { Ok(()) } else { Err(crate::Error::Config("LowLatencyConfig out of range")) }
+    }
+}
+
+/// Cap on the overhead window's sample queue (nothing unbounded).
+const OVERHEAD_SAMPLES_CAP: usize = 512;
+
+/// The LL-aware rule (see module docs).
+#[derive(Debug, Clone)]
+pub struct LowLatencyRule {
+    cfg: LowLatencyConfig,
+    agg: ThroughputAggregator,
+    fast: Ewma,
+    slow: Ewma,
+    last_rate: Option<Bitrate>,
+    last_sample_end: Option<Instant>,
+    /// (time, overhead bytes, media bytes) of recent transfers.
+    window: VecDeque<(Instant, u64, u64)>,
+    up_since: Option<(usize, Instant)>,
+}
+
+impl LowLatencyRule {
+    /// A new rule (an invalid config falls back to the defaults).
+    pub fn new(cfg: LowLatencyConfig) -> Self {
+        let cfg = if cfg.validate().is_ok() { cfg } else { LowLatencyConfig::default() };
+        LowLatencyRule {
+            agg: ThroughputAggregator::new(cfg.aggregate_bytes, cfg.aggregate_time),
+            fast: Ewma::new(cfg.fast_half_life),
+            slow: Ewma::new(cfg.slow_half_life),
+            last_rate: None,
+            last_sample_end: None,
+            window: VecDeque::new(),
+            up_since: None,
+            cfg,
+        }
+    }
+
+    /// Non-media traffic rate over the window (playlists, headers).
+    pub fn overhead_rate(&self, now: Instant) -> Bitrate {
+        let Some(&(oldest, _, _)) = self.window.front() else {
+            return Bitrate(0);
+        };
+        let span = (now - oldest).max(self.cfg.overhead_window / 2);
+        let bytes: u64 = self.window.iter().map(|w| w.1).sum();
+        Bitrate::from_transfer(bytes, span).unwrap_or_default()
+    }
+
+}
+
+impl AbrRule for LowLatencyRule {
+    fn name(&self) -> &'static str {
+        "aulos-ll"
+    }
+
+    fn on_transfer(&mut self, s: &TransferSample) {
+        let (overhead, media) = match s.kind {
+            TransferKind::Media => (s.header_bytes, s.bytes),
+            TransferKind::Playlist => (s.bytes + s.header_bytes, 0),
+        };
+        self.window.push_back((s.last_byte, overhead, media));
+        while let Some(&(t, _, _)) = self.window.front() {
+            if s.last_byte - t > self.cfg.overhead_window || self.window.len() > OVERHEAD_SAMPLES_CAP
+            {
+                self.window.pop_front();
+            } else {
+                break;
+            }
+        }
+        // Playlists are measured too: on a thin link they are a third of the traffic
+        // and their transfer times are as informative as a part's.
+        if let Some(a) = self.agg.push(s) {
+            let since_last = self.last_sample_end.map(|t| s.last_byte - t).unwrap_or(a.span);
+            let weight = since_last.clamp(a.transfer_time, Duration::from_secs(2));
+            self.fast.sample(weight, a.rate.bps() as f64);
+            self.slow.sample(weight, a.rate.bps() as f64);
+            self.last_rate = Some(a.rate);
+            self.last_sample_end = Some(s.last_byte);
+        }
+    }
+
+    fn choose(&mut self, ctx: &AbrContext<'_>) -> usize {
+        let n = ctx.ladder.len();
+        if n == 0 {
+            return 0;
+        }
+        let current = ctx.current.min(n - 1);
+        let Some(est) = self.estimate() else {
+            return 0; // no measurement yet: start low, ramp up fast below
+        };
+        let est = est.bps() as f64;
+        let overhead = self.overhead_rate(ctx.now);
+        let target = ctx.target_latency.max(ctx.unit_duration).as_secs_f64();
+        let fill = (ctx.buffer.as_secs_f64() / target).clamp(0.0, 1.0);
+        let factor = self.cfg.factor_low + (self.cfg.factor_high - self.cfg.factor_low) * fill;
+
+        // Starvation guard.
+        let need = |i: usize| (ctx.ladder[i].bps() + overhead.bps()) as f64;
+        if ctx.buffer < ctx.unit_duration && self.last_rate.is_some_and(|r| (r.bps() as f64) < need(current))
+        {
+            self.up_since = None;
+            return 0;
+        }
+
+        let fits = |i: usize, f: f64| need(i) <= est * f;
+        // Down: the highest rendition at or below the current one that fits.
+        if !fits(current, factor) {
+            self.up_since = None;
+            return (0..current).rev().find(|&i| fits(i, factor)).unwrap_or(0);
+        }
+        // Up: one step, after the hold time (no hold while the estimate is young, so
+        // a fat link reaches the top rendition within the first seconds).
+        let up = current + 1;
+        if up < n && fits(up, factor * self.cfg.up_margin) {
+            let young = self.slow.total_weight() < self.cfg.up_hold.as_secs_f64();
+            let since = match self.up_since {
+                Some((i, t)) if i == up => t,
+                _ => {
+                    self.up_since = Some((up, ctx.now));
+                    ctx.now
+                }
+            };
+            if young || ctx.now - since >= self.cfg.up_hold {
+                self.up_since = None;
+                return up;
+            }
+        } else {
+            self.up_since = None;
+        }
+        current
+    }
+
+    fn estimate(&self) -> Option<Bitrate> {
+        let f = self.fast.estimate()?;
+        let s = self.slow.estimate()?;
+        Some(Bitrate(f.min(s) as u64))
+    }
+}
