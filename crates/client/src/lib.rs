@@ -13,9 +13,13 @@
 
 pub mod abr;
 mod error;
+pub mod session;
 pub mod sim;
 mod time;
 
 pub use abr::{AbrKind, AbrRule, Bitrate};
 pub use error::Error;
+pub use session::{
+    Action, Chunk, Event, Request, RequestId, RequestKind, Session, SessionConfig, SessionStats,
+};
 pub use time::Instant;

@@ -18,7 +18,11 @@ impl Ewma {
     /// A new average with the given half-life.
     pub fn new(half_life: Duration) -> Self {
         let hl = half_life.as_secs_f64().max(1e-3);
-        Ewma { alpha: (0.5f64.ln() / hl).exp(), estimate: 0.0, total_weight: 0.0 }
+        Ewma {
+            alpha: (0.5f64.ln() / hl).exp(),
+            estimate: 0.0,
+            total_weight: 0.0,
+        }
     }
 
     /// Add `value` with weight `weight` (seconds).
@@ -72,7 +76,13 @@ impl ThroughputAggregator {
     /// Emit a sample once `min_bytes` and `min_time` (transfer time) are both reached,
     /// or once the transfer time alone reaches 4 × `min_time` (slow links).
     pub fn new(min_bytes: u64, min_time: Duration) -> Self {
-        ThroughputAggregator { min_bytes, min_time, bytes: 0, time: Duration::ZERO, first: None }
+        ThroughputAggregator {
+            min_bytes,
+            min_time,
+            bytes: 0,
+            time: Duration::ZERO,
+            first: None,
+        }
     }
 
     /// Add one transfer; returns a sample when the aggregate is complete.

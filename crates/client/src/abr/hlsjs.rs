@@ -53,7 +53,11 @@ pub struct HlsJsRule {
 impl HlsJsRule {
     /// A new rule.
     pub fn new(cfg: HlsJsConfig) -> Self {
-        HlsJsRule { fast: Ewma::new(cfg.fast_half_life), slow: Ewma::new(cfg.slow_half_life), cfg }
+        HlsJsRule {
+            fast: Ewma::new(cfg.fast_half_life),
+            slow: Ewma::new(cfg.slow_half_life),
+            cfg,
+        }
     }
 }
 

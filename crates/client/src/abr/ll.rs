@@ -74,7 +74,11 @@ impl LowLatencyConfig {
             && !self.overhead_window.is_zero()
             && !self.fast_half_life.is_zero()
             && !self.slow_half_life.is_zero();
-        if ok { Ok(()) } else { Err(crate::Error::Config("LowLatencyConfig out of range")) }
+        if ok {
+            Ok(())
+        } else {
+            Err(crate::Error::Config("LowLatencyConfig out of range"))
+        }
     }
 }
 
@@ -98,7 +102,11 @@ pub struct LowLatencyRule {
 impl LowLatencyRule {
     /// A new rule (an invalid config falls back to the defaults).
     pub fn new(cfg: LowLatencyConfig) -> Self {
-        let cfg = if cfg.validate().is_ok() { cfg } else { LowLatencyConfig::default() };
+        let cfg = if cfg.validate().is_ok() {
+            cfg
+        } else {
+            LowLatencyConfig::default()
+        };
         LowLatencyRule {
             agg: ThroughputAggregator::new(cfg.aggregate_bytes, cfg.aggregate_time),
             fast: Ewma::new(cfg.fast_half_life),
@@ -120,7 +128,6 @@ impl LowLatencyRule {
         let bytes: u64 = self.window.iter().map(|w| w.1).sum();
         Bitrate::from_transfer(bytes, span).unwrap_or_default()
     }
-
 }
 
 impl AbrRule for LowLatencyRule {
@@ -135,7 +142,8 @@ impl AbrRule for LowLatencyRule {
         };
         self.window.push_back((s.last_byte, overhead, media));
         while let Some(&(t, _, _)) = self.window.front() {
-            if s.last_byte - t > self.cfg.overhead_window || self.window.len() > OVERHEAD_SAMPLES_CAP
+            if s.last_byte - t > self.cfg.overhead_window
+                || self.window.len() > OVERHEAD_SAMPLES_CAP
             {
                 self.window.pop_front();
             } else {
@@ -145,8 +153,11 @@ impl AbrRule for LowLatencyRule {
         // Playlists are measured too: on a thin link they are a third of the traffic
         // and their transfer times are as informative as a part's.
         if let Some(a) = self.agg.push(s) {
-            let since_last = self.last_sample_end.map(|t| s.last_byte - t).unwrap_or(a.span);
-            let weight = since_last.clamp(a.transfer_time, Duration::from_secs(2));
+            let since_last = self
+                .last_sample_end
+                .map(|t| s.last_byte - t)
+                .unwrap_or(a.span);
+            let weight = since_last.max(a.transfer_time).min(Duration::from_secs(2));
             self.fast.sample(weight, a.rate.bps() as f64);
             self.slow.sample(weight, a.rate.bps() as f64);
             self.last_rate = Some(a.rate);
@@ -171,7 +182,10 @@ impl AbrRule for LowLatencyRule {
 
         // Starvation guard.
         let need = |i: usize| (ctx.ladder[i].bps() + overhead.bps()) as f64;
-        if ctx.buffer < ctx.unit_duration && self.last_rate.is_some_and(|r| (r.bps() as f64) < need(current))
+        if ctx.buffer < ctx.unit_duration
+            && self
+                .last_rate
+                .is_some_and(|r| (r.bps() as f64) < need(current))
         {
             self.up_since = None;
             return 0;

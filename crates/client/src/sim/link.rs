@@ -25,7 +25,10 @@ pub struct Delivery {
 impl Link {
     /// A link following `trace`.
     pub fn new(trace: Trace) -> Self {
-        Link { trace, busy_until: Instant::ZERO }
+        Link {
+            trace,
+            busy_until: Instant::ZERO,
+        }
     }
 
     /// The trace.
@@ -43,7 +46,10 @@ impl Link {
         let start = server_time.max(self.busy_until);
         let end = self.trace.finish(start, bytes);
         self.busy_until = end;
-        Delivery { first_byte: start + self.one_way(), last_byte: end + self.one_way() }
+        Delivery {
+            first_byte: start + self.one_way(),
+            last_byte: end + self.one_way(),
+        }
     }
 }
 

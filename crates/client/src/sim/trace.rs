@@ -62,7 +62,12 @@ impl Trace {
 
     /// Build a trace in code (synthetic shapes for tests).
     pub fn new(name: &str, rtt: Duration, steps: Vec<(Duration, Bitrate)>) -> Self {
-        Trace { name: name.into(), rtt, loss: 0.0, steps }
+        Trace {
+            name: name.into(),
+            rtt,
+            loss: 0.0,
+            steps,
+        }
     }
 
     /// Length of one cycle.
@@ -71,7 +76,10 @@ impl Trace {
     }
 
     fn bits_per_cycle(&self) -> f64 {
-        self.steps.iter().map(|(d, r)| d.as_secs_f64() * r.bps() as f64).sum()
+        self.steps
+            .iter()
+            .map(|(d, r)| d.as_secs_f64() * r.bps() as f64)
+            .sum()
     }
 
     /// Lowest rate anywhere in the trace.
@@ -120,22 +128,54 @@ impl Trace {
     }
 }
 
+/// Synthetic traces of shapes the shared set lacks (ramps, outages, a square wave),
+/// used as "unseen" traces by the simulator and its tests.
+pub fn synthetic_traces() -> Vec<Trace> {
+    let s = |ms: u64, kbps: u64| (Duration::from_millis(ms), Bitrate::from_kbps(kbps));
+    let ramp = |from: u64, to: u64| -> Vec<(Duration, Bitrate)> {
+        (0..30i64)
+            .map(|i| {
+                s(
+                    2000,
+                    (from as i64 + (to as i64 - from as i64) * i / 29) as u64,
+                )
+            })
+            .collect()
+    };
+    let rtt = Duration::from_millis(50);
+    vec![
+        Trace::new("syn_ramp_up", rtt, ramp(60, 420)),
+        Trace::new("syn_ramp_down", rtt, ramp(420, 60)),
+        Trace::new("syn_outage", rtt, vec![s(17_000, 300), s(3_000, 0)]),
+        Trace::new("syn_square", rtt, vec![s(5_000, 90), s(5_000, 320)]),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn parses_and_integrates() {
-        let t = Trace::from_json("x", r#"{"rtt_ms": 40, "steps": [[1000, 80], [1000, 0], [1000, 160]]}"#)
-            .expect("valid");
+        let t = Trace::from_json(
+            "x",
+            r#"{"rtt_ms": 40, "steps": [[1000, 80], [1000, 0], [1000, 160]]}"#,
+        )
+        .expect("valid");
         assert_eq!(t.rtt, Duration::from_millis(40));
         // 10 kB = 80 kbit: 1 s at 80 kb/s.
-        assert_eq!(t.finish(Instant::ZERO, 10_000), Instant::from_epoch(Duration::from_secs(1)));
+        assert_eq!(
+            t.finish(Instant::ZERO, 10_000),
+            Instant::from_epoch(Duration::from_secs(1))
+        );
         // Starting in the middle of step 1: half of it at 80, outage, then 160 kb/s.
         let end = t.finish(Instant::from_epoch(Duration::from_millis(500)), 10_000);
         assert_eq!(end, Instant::from_epoch(Duration::from_millis(2250)));
         // The trace repeats.
-        assert_eq!(t.rate_at(Instant::from_epoch(Duration::from_millis(3500))), Bitrate(80_000));
+        assert_eq!(
+            t.rate_at(Instant::from_epoch(Duration::from_millis(3500))),
+            Bitrate(80_000)
+        );
     }
 
     #[test]

@@ -1,0 +1,66 @@
+//! Compare our LL ABR rule with the hls.js baseline over bandwidth traces.
+//!
+//! `cargo run -p aulos-client --release --example abr_sim [-- TRACE_DIR]`
+//! (default `../shared/traces` relative to the workspace root, i.e. `/work/shared/traces`).
+
+use aulos_client::AbrKind;
+use aulos_client::sim::{SimConfig, SimReport, Trace, simulate};
+use std::time::Duration;
+
+fn row(r: &SimReport) -> String {
+    format!(
+        "| {:<14} | {:<8} | {:>7.1} | {:>6.2} | {:>4} | {:>5} | {:>6.2} | {:>8.1} |",
+        r.trace,
+        r.abr,
+        r.mean_bitrate.bps() as f64 / 1000.0,
+        r.rebuffer_time.as_secs_f64(),
+        r.rebuffer_count,
+        r.switches,
+        r.mean_latency.as_secs_f64(),
+        r.qoe
+    )
+}
+
+fn main() -> anyhow::Result<()> {
+    let dir = std::env::args().nth(1).unwrap_or_else(|| {
+        let root = env!("CARGO_MANIFEST_DIR");
+        format!("{root}/../../../shared/traces")
+    });
+    let mut files: Vec<_> = std::fs::read_dir(&dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    let mut traces = Vec::new();
+    for f in files {
+        let name = f
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        traces.push(Trace::from_json(&name, &std::fs::read_to_string(&f)?)?);
+    }
+    traces.extend(aulos_client::sim::synthetic_traces());
+    println!("| trace          | abr      | kb/s    | rebuf s| #reb | sw    | lat s  | QoE      |");
+    println!("|----------------|----------|---------|--------|------|-------|--------|----------|");
+    let (mut ours_sum, mut base_sum) = (0.0, 0.0);
+    for t in &traces {
+        let cfg = SimConfig {
+            duration: t.cycle().max(Duration::from_secs(60)),
+            ..SimConfig::default()
+        };
+        let ours = simulate(t, AbrKind::LowLatency, &cfg);
+        let base = simulate(t, AbrKind::HlsJs, &cfg);
+        println!("{}", row(&ours));
+        println!("{}", row(&base));
+        ours_sum += ours.qoe;
+        base_sum += base.qoe;
+    }
+    let n = traces.len() as f64;
+    println!(
+        "\nmean QoE: aulos-ll {:.1}, hls.js {:.1} ({:+.1} %)",
+        ours_sum / n,
+        base_sum / n,
+        (ours_sum - base_sum) / base_sum.abs() * 100.0
+    );
+    Ok(())
+}

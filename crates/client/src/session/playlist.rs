@@ -1,0 +1,295 @@
+//! The client's view of a playlist: exactly what the session rules need, resolved
+//! (effective KEY/MAP per segment, absolute byte-range offsets, in-progress segment
+//! as a segment with `complete == false`). Built from `aulos-manifest`'s model by
+//! [`super::codec`]; keeping our own small view isolates the rules from the text model.
+
+use std::time::{Duration, SystemTime};
+
+/// A byte range of a resource: `len == None` means "to the end" (open-ended hints).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ByteRange {
+    /// First byte offset.
+    pub start: u64,
+    /// Number of bytes, if known.
+    pub len: Option<u64>,
+}
+
+impl ByteRange {
+    /// The value of an HTTP `Range` header for this range.
+    pub fn header_value(&self) -> String {
+        match self.len {
+            Some(0) | None => format!("bytes={}-", self.start),
+            Some(n) => format!("bytes={}-{}", self.start, self.start + n - 1),
+        }
+    }
+}
+
+/// Encryption applied to a segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum KeyMethod {
+    /// AES-128-CBC with PKCS7 padding over the whole segment.
+    Aes128,
+    /// Any method we do not implement (SAMPLE-AES, ...): refuse (C-KEY-01).
+    Unsupported(String),
+}
+
+/// An effective EXT-X-KEY (METHOD=NONE is represented as no key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Key {
+    pub method: KeyMethod,
+    pub uri: String,
+    pub iv: Option<[u8; 16]>,
+}
+
+/// An effective EXT-X-MAP.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Map {
+    pub uri: String,
+    pub range: Option<ByteRange>,
+}
+
+/// One EXT-X-PART.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PartView {
+    pub uri: String,
+    pub duration: Duration,
+    pub independent: bool,
+    pub range: Option<ByteRange>,
+    pub gap: bool,
+}
+
+/// One media segment (possibly still in progress: parts only, no URI yet).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SegmentView {
+    pub msn: u64,
+    pub uri: String,
+    pub duration: Duration,
+    pub range: Option<ByteRange>,
+    pub discontinuity: bool,
+    pub key: Option<Key>,
+    pub map: Option<Map>,
+    pub pdt: Option<SystemTime>,
+    pub gap: bool,
+    pub parts: Vec<PartView>,
+    pub complete: bool,
+}
+
+/// EXT-X-PRELOAD-HINT:TYPE=PART (first one only, C-HINT-01).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HintView {
+    pub uri: String,
+    pub range: Option<ByteRange>,
+}
+
+/// EXT-X-RENDITION-REPORT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ReportView {
+    pub uri: String,
+    pub last_msn: u64,
+    pub last_part: Option<u32>,
+}
+
+/// A media playlist as the session sees it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct MediaView {
+    pub target_duration: Duration,
+    pub media_sequence: u64,
+    pub part_target: Option<Duration>,
+    pub can_block_reload: bool,
+    pub can_skip_until: Option<Duration>,
+    pub hold_back: Option<Duration>,
+    pub part_hold_back: Option<Duration>,
+    pub segments: Vec<SegmentView>,
+    pub hint: Option<HintView>,
+    pub reports: Vec<ReportView>,
+    pub ended: bool,
+}
+
+/// One EXT-X-STREAM-INF.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct VariantView {
+    pub bandwidth: u64,
+    pub codecs: Option<String>,
+    pub uri: String,
+}
+
+/// A parsed playlist of either kind.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Parsed {
+    Multivariant(Vec<VariantView>),
+    Media(MediaView),
+}
+
+/// Position of a fetch unit: a part `(msn, part)` or a whole segment `(msn, 0)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct Pos {
+    pub msn: u64,
+    pub part: u32,
+}
+
+impl MediaView {
+    /// Segment with this MSN.
+    pub fn segment(&self, msn: u64) -> Option<&SegmentView> {
+        let i = msn.checked_sub(self.media_sequence)?;
+        self.segments.get(usize::try_from(i).ok()?)
+    }
+
+    /// First MSN listed.
+    pub fn first_msn(&self) -> u64 {
+        self.media_sequence
+    }
+
+    /// Position just after the last listed part (where the next part will appear),
+    /// or `None` without parts.
+    pub fn next_part_pos(&self) -> Option<Pos> {
+        let last = self
+            .segments
+            .iter()
+            .rev()
+            .find(|s| !s.parts.is_empty() || !s.complete)?;
+        if last.complete {
+            Some(Pos {
+                msn: last.msn + 1,
+                part: 0,
+            })
+        } else {
+            Some(Pos {
+                msn: last.msn,
+                part: u32::try_from(last.parts.len()).ok()?,
+            })
+        }
+    }
+
+    /// MSN after the last complete segment.
+    pub fn next_msn(&self) -> u64 {
+        self.segments
+            .iter()
+            .rev()
+            .find(|s| s.complete)
+            .map(|s| s.msn + 1)
+            .unwrap_or(self.media_sequence)
+    }
+
+    /// Where a listed part URI sits.
+    pub fn find_part(&self, uri: &str) -> Option<Pos> {
+        self.segments.iter().find_map(|s| {
+            s.parts.iter().position(|p| p.uri == uri).and_then(|i| {
+                Some(Pos {
+                    msn: s.msn,
+                    part: u32::try_from(i).ok()?,
+                })
+            })
+        })
+    }
+
+    /// Media duration listed from `pos` (inclusive) to the end of the playlist.
+    pub fn duration_from(&self, pos: Pos, whole: bool) -> Duration {
+        let mut d = Duration::ZERO;
+        for s in &self.segments {
+            if s.msn < pos.msn {
+                continue;
+            }
+            if s.msn > pos.msn || whole || s.parts.is_empty() {
+                d += if s.complete {
+                    s.duration
+                } else {
+                    s.parts.iter().map(|p| p.duration).sum()
+                };
+            } else {
+                d += s
+                    .parts
+                    .iter()
+                    .skip(pos.part as usize)
+                    .map(|p| p.duration)
+                    .sum::<Duration>();
+            }
+        }
+        d
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A live LL view: `segs` complete segments of `parts` parts each starting at
+    /// `msn0`, then `tail` parts of an incomplete segment.
+    pub fn ll_view(msn0: u64, segs: u64, parts: u32, tail: u32) -> MediaView {
+        let pd = Duration::from_millis(200);
+        let mk_parts = |msn: u64, n: u32| {
+            (0..n)
+                .map(|p| PartView {
+                    uri: format!("p{msn}.{p}.m4s"),
+                    duration: pd,
+                    independent: true,
+                    range: None,
+                    gap: false,
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut segments: Vec<SegmentView> = (msn0..msn0 + segs)
+            .map(|msn| SegmentView {
+                msn,
+                uri: format!("s{msn}.m4s"),
+                duration: pd * parts,
+                range: None,
+                discontinuity: false,
+                key: None,
+                map: Some(Map {
+                    uri: "init.mp4".into(),
+                    range: None,
+                }),
+                pdt: None,
+                gap: false,
+                parts: mk_parts(msn, parts),
+                complete: true,
+            })
+            .collect();
+        segments.push(SegmentView {
+            msn: msn0 + segs,
+            uri: String::new(),
+            duration: Duration::ZERO,
+            range: None,
+            discontinuity: false,
+            key: None,
+            map: Some(Map {
+                uri: "init.mp4".into(),
+                range: None,
+            }),
+            pdt: None,
+            gap: false,
+            parts: mk_parts(msn0 + segs, tail),
+            complete: false,
+        });
+        let next = if tail < parts {
+            format!("p{}.{}.m4s", msn0 + segs, tail)
+        } else {
+            format!("p{}.0.m4s", msn0 + segs + 1)
+        };
+        MediaView {
+            target_duration: pd * parts,
+            media_sequence: msn0,
+            part_target: Some(pd),
+            can_block_reload: true,
+            part_hold_back: Some(pd * 3),
+            segments,
+            hint: Some(HintView {
+                uri: next,
+                range: None,
+            }),
+            ..MediaView::default()
+        }
+    }
+
+    #[test]
+    fn positions() {
+        let v = ll_view(10, 3, 5, 2);
+        assert_eq!(v.next_part_pos(), Some(Pos { msn: 13, part: 2 }));
+        assert_eq!(v.next_msn(), 13);
+        assert_eq!(v.find_part("p11.3.m4s"), Some(Pos { msn: 11, part: 3 }));
+        assert_eq!(
+            v.duration_from(Pos { msn: 12, part: 3 }, false),
+            Duration::from_millis(800)
+        );
+    }
+}

@@ -1,0 +1,421 @@
+//! The discrete-event loop: session ⇄ link ⇄ origin, plus a player model and QoE.
+
+use super::link::Link;
+use super::origin::{OriginConfig, PDT_EPOCH_UNIX, SimOrigin};
+use super::trace::Trace;
+use crate::abr::{AbrKind, Bitrate};
+use crate::session::{
+    Action, Chunk, Event, RequestId, Session, SessionConfig, SessionStats, TransportError,
+};
+use crate::time::Instant;
+use bytes::Bytes;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::time::{Duration, UNIX_EPOCH};
+
+/// QoE weights (see [`QoeWeights::score`] for the formula).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QoeWeights {
+    /// Penalty per second of rebuffering (MPC/Pensieve: 4.3).
+    pub rebuffer: f64,
+    /// Penalty per Mb/s of bit-rate change between consecutive parts.
+    pub switch: f64,
+    /// Penalty per part per second of latency.
+    pub latency: f64,
+}
+
+impl Default for QoeWeights {
+    fn default() -> Self {
+        QoeWeights {
+            rebuffer: 4.3,
+            switch: 1.0,
+            latency: 0.02,
+        }
+    }
+}
+
+/// Simulation settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimConfig {
+    /// The origin.
+    pub origin: OriginConfig,
+    /// The session (its `abr` field is overridden by [`simulate`]'s argument).
+    pub session: SessionConfig,
+    /// How long to run (virtual time).
+    pub duration: Duration,
+    /// Seed for request loss.
+    pub seed: u64,
+    /// QoE weights.
+    pub qoe: QoeWeights,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            origin: OriginConfig::default(),
+            session: SessionConfig::default(),
+            duration: Duration::from_secs(90),
+            seed: 7,
+            qoe: QoeWeights::default(),
+        }
+    }
+}
+
+/// Results of one run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimReport {
+    /// ABR rule name.
+    pub abr: &'static str,
+    /// Trace name.
+    pub trace: String,
+    /// Media played (seconds).
+    pub played: Duration,
+    /// Mean bit rate of the played media, weighted by duration.
+    pub mean_bitrate: Bitrate,
+    /// Total stall time after playback started.
+    pub rebuffer_time: Duration,
+    /// Number of stalls.
+    pub rebuffer_count: u32,
+    /// Time to first audio.
+    pub startup: Duration,
+    /// Bit-rate changes between consecutive played chunks.
+    pub switches: u32,
+    /// Mean latency (capture to playout) over played parts.
+    pub mean_latency: Duration,
+    /// QoE (see [`QoeWeights::score`]).
+    pub qoe: f64,
+    /// Session counters.
+    pub stats: SessionStats,
+    /// Chunks that arrived out of order or duplicated (must be 0).
+    pub order_errors: u32,
+    /// Bytes carried by the link.
+    pub wire_bytes: u64,
+}
+
+impl QoeWeights {
+    /// QoE over played chunks `n` (a chunk of duration `d_n` counts as
+    /// `w_n = d_n / PART-TARGET` parts):
+    ///
+    /// `QoE = Σ w_n·R_n − rebuffer·T_rebuf − switch·Σ|R_n − R_(n−1)| − latency·Σ w_n·L_n`
+    ///
+    /// with `R_n` in Mb/s, `T_rebuf` in seconds (stalls after the first audio; the
+    /// start-up delay is reported separately) and `L_n` the latency in seconds when
+    /// chunk `n` starts playing.
+    pub fn score(&self, played: &[(f64, f64, f64)], rebuffer: Duration) -> f64 {
+        let mut q = 0.0;
+        let mut prev: Option<f64> = None;
+        for &(w, r, l) in played {
+            q += w * r - self.latency * w * l;
+            if let Some(p) = prev {
+                q -= self.switch * (r - p).abs();
+            }
+            prev = Some(r);
+        }
+        q - self.rebuffer * rebuffer.as_secs_f64()
+    }
+}
+
+#[derive(Debug)]
+enum SimEvent {
+    /// The server starts sending at this time.
+    Send {
+        id: RequestId,
+        status: u16,
+        body: Bytes,
+        wire: u64,
+    },
+    /// Response fully received.
+    Deliver {
+        id: RequestId,
+        status: u16,
+        body: Bytes,
+        wire: u64,
+        first: Instant,
+    },
+    /// Connection reset.
+    Reset { id: RequestId },
+}
+
+/// Player model: a FIFO of chunks played in real time; stalls when empty.
+#[derive(Debug, Default)]
+struct Player {
+    queue: VecDeque<(Duration, f64, Duration)>, // (duration, Mb/s, capture start)
+    /// Playing chunk: remaining duration.
+    current_left: Duration,
+    started: Option<Instant>,
+    stalled_since: Option<Instant>,
+    rebuffer: Duration,
+    stalls: u32,
+    played: Vec<(f64, f64, f64)>,
+    now: Instant,
+}
+
+impl Player {
+    fn buffer(&self) -> Duration {
+        self.current_left + self.queue.iter().map(|q| q.0).sum::<Duration>()
+    }
+
+    fn start_next(&mut self, at: Instant, unit: Duration) {
+        if let Some((d, r, cap)) = self.queue.pop_front() {
+            let latency = at.since_epoch().saturating_sub(cap);
+            self.played.push((
+                d.as_secs_f64() / unit.as_secs_f64(),
+                r,
+                latency.as_secs_f64(),
+            ));
+            self.current_left = d;
+        }
+    }
+
+    /// Advance the clock to `to`.
+    fn advance(&mut self, to: Instant, unit: Duration) {
+        // Bounded: each iteration consumes one chunk or ends.
+        for _ in 0..100_000 {
+            if self.started.is_none() || self.stalled_since.is_some() || to <= self.now {
+                break;
+            }
+            let span = to - self.now;
+            if self.current_left > span {
+                self.current_left -= span;
+                self.now = to;
+                break;
+            }
+            self.now += self.current_left;
+            self.current_left = Duration::ZERO;
+            if self.queue.is_empty() {
+                self.stalled_since = Some(self.now);
+                self.stalls += 1;
+                break;
+            }
+            let now = self.now;
+            self.start_next(now, unit);
+        }
+        self.now = to;
+    }
+
+    fn push(&mut self, now: Instant, chunk: (Duration, f64, Duration), unit: Duration) {
+        self.queue.push_back(chunk);
+        if self.started.is_none() {
+            self.started = Some(now);
+            self.now = now;
+            self.start_next(now, unit);
+        } else if let Some(s) = self.stalled_since.take() {
+            self.rebuffer += now - s;
+            self.now = now;
+            self.start_next(now, unit);
+        }
+    }
+
+    /// When the buffer runs dry if nothing arrives.
+    fn dry_at(&self) -> Option<Instant> {
+        (self.started.is_some() && self.stalled_since.is_none()).then(|| self.now + self.buffer())
+    }
+}
+
+/// Run one session with `abr` over `trace`.
+pub fn simulate(trace: &Trace, abr: AbrKind, cfg: &SimConfig) -> SimReport {
+    let mut origin = SimOrigin::new(cfg.origin.clone());
+    let mut link = Link::new(trace.clone());
+    let mut rng = fastrand::Rng::with_seed(cfg.seed);
+    let unit = cfg.origin.part_target;
+    let mut scfg = cfg.session.clone();
+    scfg.abr = abr;
+    let abr_name = abr.build().name();
+    let end = Instant::from_epoch(cfg.duration);
+    let mut now = Instant::ZERO;
+    let mut report = SimReport {
+        abr: abr_name,
+        trace: trace.name.clone(),
+        played: Duration::ZERO,
+        mean_bitrate: Bitrate(0),
+        rebuffer_time: Duration::ZERO,
+        rebuffer_count: 0,
+        startup: Duration::ZERO,
+        switches: 0,
+        mean_latency: Duration::ZERO,
+        qoe: 0.0,
+        stats: SessionStats::default(),
+        order_errors: 0,
+        wire_bytes: 0,
+    };
+    let Ok(mut session) = Session::new("http://sim/main.m3u8", scfg, now) else {
+        return report;
+    };
+    let ladder: Vec<Bitrate> = cfg.origin.renditions.clone();
+    let mut heap: BinaryHeap<Reverse<(Instant, u64)>> = BinaryHeap::new();
+    let mut events: HashMap<u64, SimEvent> = HashMap::new();
+    let mut seq = 0u64;
+    let mut cancelled: HashSet<RequestId> = HashSet::new();
+    let mut player = Player::default();
+    let mut last_key: Option<(u64, u32)> = None;
+    let one_way = link.one_way();
+    let pdt_epoch = UNIX_EPOCH + Duration::from_secs(PDT_EPOCH_UNIX);
+    let running = cfg.origin.running_for;
+    // Bounded main loop: every iteration handles one event or timer.
+    for _ in 0..2_000_000 {
+        // 1. Perform the session's actions.
+        while let Some(a) = session.poll_action() {
+            match a {
+                Action::Request(r) => {
+                    if rng.f64() < trace.loss {
+                        events.insert(seq, SimEvent::Reset { id: r.id });
+                        heap.push(Reverse((now + trace.rtt, seq)));
+                        seq += 1;
+                        continue;
+                    }
+                    let rep = origin.respond(&r.url, now + one_way);
+                    events.insert(
+                        seq,
+                        SimEvent::Send {
+                            id: r.id,
+                            status: rep.status,
+                            body: rep.body,
+                            wire: rep.wire_bytes,
+                        },
+                    );
+                    heap.push(Reverse((rep.ready_at, seq)));
+                    seq += 1;
+                }
+                Action::Cancel(id) => {
+                    cancelled.insert(id);
+                }
+                Action::Chunk(c) => {
+                    let Chunk {
+                        rendition,
+                        msn,
+                        part,
+                        duration,
+                        program_date_time,
+                        ..
+                    } = c;
+                    let key = (msn, part.unwrap_or(0));
+                    if last_key.is_some_and(|k| k >= key) && !c.discontinuity {
+                        report.order_errors += 1;
+                    }
+                    last_key = Some(key);
+                    // Capture time of the chunk's first sample, in simulator time.
+                    let cap = program_date_time
+                        .and_then(|t| t.duration_since(pdt_epoch).ok())
+                        .unwrap_or_else(|| origin.part_start(msn, part.unwrap_or(0)))
+                        .saturating_sub(running);
+                    let r = ladder.get(rendition).map(|b| b.mbps()).unwrap_or(0.0);
+                    player.advance(now, unit);
+                    player.push(now, (duration, r, cap), unit);
+                }
+                Action::Ended | Action::Failed(_) => {}
+                Action::Switched { .. } | Action::JumpedToLive { .. } => {}
+            }
+        }
+        // 2. Next thing to happen.
+        let next_ev = heap.peek().map(|Reverse((t, _))| *t);
+        let next = [next_ev, session.poll_timeout(), player.dry_at()]
+            .into_iter()
+            .flatten()
+            .min();
+        let Some(next) = next.filter(|t| *t <= end) else {
+            break;
+        };
+        now = next.max(now);
+        player.advance(now, unit);
+        session.set_buffer(player.buffer());
+        if session.poll_timeout().is_some_and(|t| t <= now) {
+            session.handle(now, Event::Timeout);
+            continue;
+        }
+        if next_ev != Some(next) {
+            continue; // a player stall; nothing for the session
+        }
+        let Some(Reverse((_, k))) = heap.pop() else {
+            continue;
+        };
+        let Some(ev) = events.remove(&k) else {
+            continue;
+        };
+        match ev {
+            SimEvent::Send {
+                id,
+                status,
+                body,
+                wire,
+            } => {
+                if cancelled.contains(&id) {
+                    continue; // the client reset the stream; nothing sent
+                }
+                let d = link.send(now, wire);
+                report.wire_bytes += wire;
+                events.insert(
+                    seq,
+                    SimEvent::Deliver {
+                        id,
+                        status,
+                        body,
+                        wire,
+                        first: d.first_byte,
+                    },
+                );
+                heap.push(Reverse((d.last_byte, seq)));
+                seq += 1;
+            }
+            SimEvent::Deliver {
+                id,
+                status,
+                body,
+                wire,
+                first,
+            } => {
+                if cancelled.remove(&id) {
+                    continue;
+                }
+                let header_bytes = wire.saturating_sub(body.len() as u64);
+                session.handle(
+                    now,
+                    Event::Response {
+                        id,
+                        status,
+                        body,
+                        header_bytes,
+                        first_byte: first,
+                        last_byte: now,
+                    },
+                );
+            }
+            SimEvent::Reset { id } => {
+                if !cancelled.remove(&id) {
+                    session.handle(
+                        now,
+                        Event::Failed {
+                            id,
+                            error: TransportError::Connection,
+                        },
+                    );
+                }
+            }
+        }
+    }
+    player.advance(end, unit);
+    if let Some(s) = player.stalled_since {
+        player.rebuffer += end - s;
+    }
+    let total_w: f64 = player.played.iter().map(|p| p.0).sum();
+    report.played = unit.mul_f64(total_w);
+    if total_w > 0.0 {
+        report.mean_bitrate =
+            Bitrate((player.played.iter().map(|p| p.0 * p.1).sum::<f64>() / total_w * 1e6) as u64);
+        report.mean_latency =
+            Duration::from_secs_f64(player.played.iter().map(|p| p.0 * p.2).sum::<f64>() / total_w);
+    }
+    report.switches = player
+        .played
+        .windows(2)
+        .filter(|w| w[0].1 != w[1].1)
+        .count() as u32;
+    report.rebuffer_time = player.rebuffer;
+    report.rebuffer_count = player.stalls;
+    report.startup = player
+        .started
+        .map(|s| s.since_epoch())
+        .unwrap_or(cfg.duration);
+    report.qoe = cfg.qoe.score(&player.played, player.rebuffer);
+    report.stats = session.stats().clone();
+    report
+}
