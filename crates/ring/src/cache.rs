@@ -288,10 +288,11 @@ impl ChunkCache {
                     return Err(WaitError::TooFarAhead);
                 }
                 // The key's slot already holds a newer key of this generation.
-                if let Some(held) = self.held_key(s, key, generation) {
-                    if held > key {
-                        return Err(WaitError::Evicted);
-                    }
+                if self
+                    .held_key(s, key, generation)
+                    .is_some_and(|held| held > key)
+                {
+                    return Err(WaitError::Evicted);
                 }
             }
             if Instant::now() >= deadline {
