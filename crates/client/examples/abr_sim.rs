@@ -43,12 +43,30 @@ fn main() -> anyhow::Result<()> {
     println!("| trace          | abr      | kb/s    | rebuf s| #reb | sw    | lat s  | QoE      |");
     println!("|----------------|----------|---------|--------|------|-------|--------|----------|");
     let (mut ours_sum, mut base_sum) = (0.0, 0.0);
+    // Tuning aid: AULOS_LL="fast_ms,slow_ms,factor_low,factor_high,up_margin,up_hold_ms".
+    let ours_kind = match std::env::var("AULOS_LL") {
+        Ok(v) => {
+            let f: Vec<f64> = v.split(',').filter_map(|x| x.parse().ok()).collect();
+            anyhow::ensure!(f.len() == 6, "AULOS_LL needs 6 numbers");
+            let ms = |x: f64| Duration::from_millis(x as u64);
+            AbrKind::LowLatencyWith(aulos_client::abr::LowLatencyConfig {
+                fast_half_life: ms(f[0]),
+                slow_half_life: ms(f[1]),
+                factor_low: f[2],
+                factor_high: f[3],
+                up_margin: f[4],
+                up_hold: ms(f[5]),
+                ..Default::default()
+            })
+        }
+        Err(_) => AbrKind::LowLatency,
+    };
     for t in &traces {
         let cfg = SimConfig {
             duration: t.cycle().max(Duration::from_secs(60)),
             ..SimConfig::default()
         };
-        let ours = simulate(t, AbrKind::LowLatency, &cfg);
+        let ours = simulate(t, ours_kind, &cfg);
         let base = simulate(t, AbrKind::HlsJs, &cfg);
         println!("{}", row(&ours));
         println!("{}", row(&base));

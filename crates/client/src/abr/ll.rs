@@ -25,7 +25,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 /// Tunables of [`LowLatencyRule`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LowLatencyConfig {
     /// Fast EWMA half-life (wall clock).
     pub fast_half_life: Duration,
@@ -45,20 +45,24 @@ pub struct LowLatencyConfig {
     pub up_hold: Duration,
     /// Window over which request overhead is measured.
     pub overhead_window: Duration,
+    /// How long an estimate below every rendition must last before dropping to the
+    /// lowest one.
+    pub dip_hold: Duration,
 }
 
 impl Default for LowLatencyConfig {
     fn default() -> Self {
         LowLatencyConfig {
-            fast_half_life: Duration::from_millis(1500),
-            slow_half_life: Duration::from_secs(6),
+            fast_half_life: Duration::from_secs(2),
+            slow_half_life: Duration::from_secs(8),
             aggregate_bytes: 8_000,
             aggregate_time: Duration::from_millis(20),
-            factor_low: 0.7,
-            factor_high: 0.92,
-            up_margin: 0.85,
-            up_hold: Duration::from_secs(2),
+            factor_low: 0.9,
+            factor_high: 1.0,
+            up_margin: 0.9,
+            up_hold: Duration::from_millis(500),
             overhead_window: Duration::from_secs(4),
+            dip_hold: Duration::from_millis(1500),
         }
     }
 }
@@ -97,6 +101,9 @@ pub struct LowLatencyRule {
     /// (time, overhead bytes, media bytes) of recent transfers.
     window: VecDeque<(Instant, u64, u64)>,
     up_since: Option<(usize, Instant)>,
+    /// Bytes and transfer time seen before the first aggregate (bootstrap estimate).
+    boot: (u64, Duration),
+    dip_since: Option<Instant>,
 }
 
 impl LowLatencyRule {
@@ -115,6 +122,8 @@ impl LowLatencyRule {
             last_sample_end: None,
             window: VecDeque::new(),
             up_since: None,
+            boot: (0, Duration::ZERO),
+            dip_since: None,
             cfg,
         }
     }
@@ -152,6 +161,10 @@ impl AbrRule for LowLatencyRule {
         }
         // Playlists are measured too: on a thin link they are a third of the traffic
         // and their transfer times are as informative as a part's.
+        if self.last_rate.is_none() {
+            self.boot.0 += s.bytes + s.header_bytes;
+            self.boot.1 += s.transfer_time().max(Duration::from_millis(1));
+        }
         if let Some(a) = self.agg.push(s) {
             let since_last = self
                 .last_sample_end
@@ -180,26 +193,45 @@ impl AbrRule for LowLatencyRule {
         let fill = (ctx.buffer.as_secs_f64() / target).clamp(0.0, 1.0);
         let factor = self.cfg.factor_low + (self.cfg.factor_high - self.cfg.factor_low) * fill;
 
-        // Starvation guard.
         let need = |i: usize| (ctx.ladder[i].bps() + overhead.bps()) as f64;
-        if ctx.buffer < ctx.unit_duration
-            && self
-                .last_rate
-                .is_some_and(|r| (r.bps() as f64) < need(current))
-        {
-            self.up_since = None;
-            return 0;
+        // Starvation guard: the buffer is (nearly) empty and the last aggregate could
+        // not carry the current rendition: step down to what that aggregate carries.
+        let starving = ctx.buffer < ctx.unit_duration;
+        // When not even the lowest rendition fits, this is an outage-like dip: a
+        // lower rendition would stall too, so switching only adds switch cost.
+        if starving && let Some(r) = self.last_rate.filter(|r| (r.bps() as f64) < need(current)) {
+            let r = r.bps() as f64;
+            if let Some(i) = (0..current).rev().find(|&i| need(i) <= r) {
+                self.up_since = None;
+                return i;
+            }
         }
-
-        let fits = |i: usize, f: f64| need(i) <= est * f;
+        // To stay, a healthy buffer trusts the long-horizon (slow) average: short dips
+        // are absorbed by the buffer; a draining one also listens to the fast average.
+        let slow = self.slow.estimate().unwrap_or(est);
+        let est_stay = if fill >= 0.5 { slow } else { est };
+        let fits = |i: usize, f: f64, e: f64| need(i) <= e * f;
         // Down: the highest rendition at or below the current one that fits.
-        if !fits(current, factor) {
+        if !fits(current, factor, est_stay) {
             self.up_since = None;
-            return (0..current).rev().find(|&i| fits(i, factor)).unwrap_or(0);
+            if let Some(i) = (0..current).rev().find(|&i| fits(i, factor, est_stay)) {
+                self.dip_since = None;
+                return i;
+            }
+            // Nothing fits: a short outage-like dip stalls every rendition alike, so
+            // only drop to the lowest once the dip has lasted `dip_hold`.
+            let since = *self.dip_since.get_or_insert(ctx.now);
+            return if ctx.now - since >= self.cfg.dip_hold {
+                0
+            } else {
+                current
+            };
         }
+        self.dip_since = None;
         // Up: one step, after the hold time (no hold while the estimate is young, so
         // a fat link reaches the top rendition within the first seconds).
         let up = current + 1;
+        let fits = |i: usize, f: f64| fits(i, f, est);
         if up < n && fits(up, factor * self.cfg.up_margin) {
             let young = self.slow.total_weight() < self.cfg.up_hold.as_secs_f64();
             let since = match self.up_since {
@@ -209,7 +241,14 @@ impl AbrRule for LowLatencyRule {
                     ctx.now
                 }
             };
-            if young || ctx.now - since >= self.cfg.up_hold {
+            if young {
+                self.up_since = None;
+                return (up..n)
+                    .rev()
+                    .find(|&i| fits(i, factor * self.cfg.up_margin))
+                    .unwrap_or(up);
+            }
+            if ctx.now - since >= self.cfg.up_hold {
                 self.up_since = None;
                 return up;
             }
@@ -220,7 +259,11 @@ impl AbrRule for LowLatencyRule {
     }
 
     fn estimate(&self) -> Option<Bitrate> {
-        let f = self.fast.estimate()?;
+        // Before the first aggregate: whatever the first transfers (multivariant,
+        // first playlist) showed, so a fat link starts high instead of ramping.
+        let Some(f) = self.fast.estimate() else {
+            return Bitrate::from_transfer(self.boot.0, self.boot.1);
+        };
         let s = self.slow.estimate()?;
         Some(Bitrate(f.min(s) as u64))
     }

@@ -127,11 +127,13 @@ pub trait AbrRule: fmt::Debug + Send {
 }
 
 /// Which ABR rule to build (for configs and the simulator).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum AbrKind {
     /// [`LowLatencyRule`] with default config.
     #[default]
     LowLatency,
+    /// [`LowLatencyRule`] with the given config.
+    LowLatencyWith(LowLatencyConfig),
     /// [`HlsJsRule`] with default config.
     HlsJs,
     /// Always the given rendition (tests, manual selection).
@@ -143,6 +145,7 @@ impl AbrKind {
     pub fn build(self) -> Box<dyn AbrRule> {
         match self {
             AbrKind::LowLatency => Box::new(LowLatencyRule::new(LowLatencyConfig::default())),
+            AbrKind::LowLatencyWith(c) => Box::new(LowLatencyRule::new(c)),
             AbrKind::HlsJs => Box::new(HlsJsRule::new(HlsJsConfig::default())),
             AbrKind::Fixed(i) => Box::new(FixedRule(i)),
         }

@@ -1159,9 +1159,7 @@ impl Session {
                 self.maybe_hint(now, pos);
                 break;
             };
-            if pos.part == 0 || whole {
-                self.abr_check(now);
-            }
+            self.abr_check(now);
             let Some(pl) = self.pl.as_ref() else { break };
             let Ok(url) = resolve(&pl.url, &uri) else {
                 self.stats.skipped_units += 1;
@@ -1207,6 +1205,12 @@ impl Session {
         let Some(h) = pl.view.hint.clone() else {
             return;
         };
+        self.abr_check(now);
+        if self.switch_to.is_some() {
+            // The new rendition's playlist is on its way; hint from it instead.
+            return;
+        }
+        let Some(pl) = self.pl.as_ref() else { return };
         let Ok(url) = resolve(&pl.url, &h.uri) else {
             return;
         };
@@ -1239,7 +1243,7 @@ impl Session {
             .min()
     }
 
-    fn deliver(&mut self) {
+    fn deliver(&mut self, now: Instant) {
         let outstanding = self
             .pending
             .values()
@@ -1261,19 +1265,39 @@ impl Session {
                 break;
             }; // hint not yet listed
             let init = match &meta.map {
-                Some((u, m)) => match self.inits.iter().find(|(iu, im, _)| iu == u && im == m) {
-                    Some((_, _, Some(b))) => Some(((u.clone(), m.clone()), b.clone())),
-                    Some((_, _, None)) => None,
-                    None => break, // init still loading
-                },
+                Some((u, m)) => {
+                    let found = self
+                        .inits
+                        .iter()
+                        .find(|(iu, im, _)| iu == u && im == m)
+                        .map(|e| e.2.clone());
+                    match found {
+                        Some(Some(b)) => Some(((u.clone(), m.clone()), b)),
+                        Some(None) => None, // gave up on it: deliver without
+                        None => {
+                            self.ensure_init(now, u, m);
+                            break; // init still loading
+                        }
+                    }
+                }
                 None => None,
             };
             let key = match &meta.key {
-                Some((u, iv)) => match self.keys.iter().find(|(ku, _)| ku == u) {
-                    Some((_, Some(k))) => Some((k.clone(), *iv)),
-                    Some((_, None)) => None,
-                    None => break, // key still loading
-                },
+                Some((u, iv)) => {
+                    let found = self
+                        .keys
+                        .iter()
+                        .find(|(ku, _)| ku == u)
+                        .map(|e| e.1.clone());
+                    match found {
+                        Some(Some(k)) => Some((k, *iv)),
+                        Some(None) => None,
+                        None => {
+                            self.ensure_key(now, u);
+                            break; // key still loading
+                        }
+                    }
+                }
                 None => None,
             };
             let r = entry.remove();
@@ -1400,7 +1424,7 @@ impl Session {
         if self.done {
             return;
         }
-        self.deliver();
+        self.deliver(now);
         self.check_end();
     }
 

@@ -47,7 +47,12 @@ pub struct SimConfig {
     pub seed: u64,
     /// QoE weights.
     pub qoe: QoeWeights,
+    /// Keep a log of requests, responses and chunks (at most [`LOG_CAP`] lines).
+    pub log: bool,
 }
+
+/// Cap on [`SimReport::log`] lines.
+pub const LOG_CAP: usize = 20_000;
 
 impl Default for SimConfig {
     fn default() -> Self {
@@ -57,6 +62,7 @@ impl Default for SimConfig {
             duration: Duration::from_secs(90),
             seed: 7,
             qoe: QoeWeights::default(),
+            log: false,
         }
     }
 }
@@ -90,6 +96,8 @@ pub struct SimReport {
     pub order_errors: u32,
     /// Bytes carried by the link.
     pub wire_bytes: u64,
+    /// Event log (when [`SimConfig::log`]).
+    pub log: Vec<String>,
 }
 
 impl QoeWeights {
@@ -237,6 +245,12 @@ pub fn simulate(trace: &Trace, abr: AbrKind, cfg: &SimConfig) -> SimReport {
         stats: SessionStats::default(),
         order_errors: 0,
         wire_bytes: 0,
+        log: Vec::new(),
+    };
+    let log = |report: &mut SimReport, line: String| {
+        if cfg.log && report.log.len() < LOG_CAP {
+            report.log.push(line);
+        }
     };
     let Ok(mut session) = Session::new("http://sim/main.m3u8", scfg, now) else {
         return report;
@@ -255,6 +269,26 @@ pub fn simulate(trace: &Trace, abr: AbrKind, cfg: &SimConfig) -> SimReport {
     for _ in 0..2_000_000 {
         // 1. Perform the session's actions.
         while let Some(a) = session.poll_action() {
+            if cfg.log {
+                let line = match &a {
+                    Action::Request(r) => format!(
+                        "{:>9.3} REQ {} {}",
+                        now.since_epoch().as_secs_f64(),
+                        r.id.0,
+                        r.url
+                    ),
+                    Action::Chunk(c) => format!(
+                        "{:>9.3} CHUNK r{} {}.{:?} buf={:.3}",
+                        now.since_epoch().as_secs_f64(),
+                        c.rendition,
+                        c.msn,
+                        c.part,
+                        player.buffer().as_secs_f64()
+                    ),
+                    other => format!("{:>9.3} {:?}", now.since_epoch().as_secs_f64(), other),
+                };
+                log(&mut report, line);
+            }
             match a {
                 Action::Request(r) => {
                     if rng.f64() < trace.loss {
@@ -367,6 +401,15 @@ pub fn simulate(trace: &Trace, abr: AbrKind, cfg: &SimConfig) -> SimReport {
                     continue;
                 }
                 let header_bytes = wire.saturating_sub(body.len() as u64);
+                log(
+                    &mut report,
+                    format!(
+                        "{:>9.3} RESP {} {status} {}B",
+                        now.since_epoch().as_secs_f64(),
+                        id.0,
+                        body.len()
+                    ),
+                );
                 session.handle(
                     now,
                     Event::Response {
