@@ -143,6 +143,10 @@ struct Ready {
     data: Bytes,
 }
 
+/// Most parts a blocking reload may ask beyond the last listed one (the Advance
+/// Part Limit is 3 / PART-TARGET: 15 parts at 200 ms).
+const MAX_RELOAD_LOOKAHEAD: u32 = 8;
+
 /// Small bounded cache (init sections, keys): at most `CACHE_CAP` entries, oldest
 /// evicted first.
 const CACHE_CAP: usize = 8;
@@ -545,7 +549,16 @@ impl Session {
         }
         let block = if pl.view.can_block_reload && self.cfg.low_latency {
             if pl.low_latency {
-                pl.view.next_part_pos().map(|p| (p.msn, Some(p.part)))
+                // Playing `k` parts further behind the edge than PART-HOLD-BACK asks
+                // for, there is no hurry to hear of the next part: block `k` parts
+                // further (capped under the Advance Part Limit), so one reload
+                // announces `k + 1` parts. On a thin link, stalls push latency up
+                // until the playlist overhead fits; at the edge `k` is 0.
+                let k = self.reload_lookahead();
+                pl.view
+                    .next_part_pos()
+                    .map(|p| pl.view.advance(p, k))
+                    .map(|p| (p.msn, Some(p.part)))
             } else {
                 Some((pl.view.next_msn(), None))
             }
@@ -776,6 +789,18 @@ impl Session {
             };
             self.reload_at = Some(now + wait.max(Duration::from_millis(100)));
         }
+    }
+
+    /// Parts of slack beyond the hold-back (see `request_reload`).
+    fn reload_lookahead(&self) -> u32 {
+        let Some(pl) = self.pl.as_ref() else { return 0 };
+        let (Some(pd), Some(lat)) = (pl.view.part_target, self.latency()) else {
+            return 0;
+        };
+        let hold = pl.view.part_hold_back.unwrap_or(pd * 3);
+        let slack = lat.saturating_sub(hold + pd);
+        let k = (slack.as_secs_f64() / pd.as_secs_f64().max(1e-3)) as u32;
+        k.min(MAX_RELOAD_LOOKAHEAD)
     }
 
     /// C-RELOAD-02: a plain live playlist unchanged for 1.5 × target duration.

@@ -160,6 +160,27 @@ impl MediaView {
         }
     }
 
+    /// Parts per segment, from the newest complete segment that lists its parts.
+    pub fn parts_per_segment(&self) -> Option<u32> {
+        self.segments
+            .iter()
+            .rev()
+            .find(|s| s.complete && !s.parts.is_empty())
+            .and_then(|s| u32::try_from(s.parts.len()).ok())
+    }
+
+    /// `pos` moved `k` parts forward (segments assumed `parts_per_segment` long).
+    pub fn advance(&self, pos: Pos, k: u32) -> Pos {
+        let Some(pps) = self.parts_per_segment().filter(|&n| n > 0) else {
+            return pos;
+        };
+        let g = pos.msn.saturating_mul(u64::from(pps)) + u64::from(pos.part) + u64::from(k);
+        Pos {
+            msn: g / u64::from(pps),
+            part: (g % u64::from(pps)) as u32,
+        }
+    }
+
     /// MSN after the last complete segment.
     pub fn next_msn(&self) -> u64 {
         self.segments
@@ -286,6 +307,11 @@ pub(crate) mod tests {
         let v = ll_view(10, 3, 5, 2);
         assert_eq!(v.next_part_pos(), Some(Pos { msn: 13, part: 2 }));
         assert_eq!(v.next_msn(), 13);
+        assert_eq!(v.parts_per_segment(), Some(5));
+        assert_eq!(
+            v.advance(Pos { msn: 13, part: 2 }, 4),
+            Pos { msn: 14, part: 1 }
+        );
         assert_eq!(v.find_part("p11.3.m4s"), Some(Pos { msn: 11, part: 3 }));
         assert_eq!(
             v.duration_from(Pos { msn: 12, part: 3 }, false),
