@@ -12,12 +12,14 @@
 //! (all time is passed in as [`Instant`]), or hold unbounded queues on the media path.
 
 pub mod abr;
+mod driver;
 mod error;
 pub mod session;
 pub mod sim;
 mod time;
 
 pub use abr::{AbrKind, AbrRule, Bitrate};
+pub use driver::{ChunkStream, Delivered, Driver, DriverConfig, DriverStats};
 pub use error::Error;
 pub use session::{
     Action, Chunk, Event, Request, RequestId, RequestKind, Session, SessionConfig, SessionStats,

@@ -174,6 +174,7 @@ pub struct Session {
     keys: VecDeque<(Url, Option<Bytes>)>,
     delivered_init: Option<(Url, Map)>,
     force_discontinuity: bool,
+    last_delivered: Option<Pos>,
     buffer: Duration,
     next_id: u64,
     actions: VecDeque<Action>,
@@ -263,6 +264,7 @@ impl Session {
             keys: VecDeque::new(),
             delivered_init: None,
             force_discontinuity: false,
+            last_delivered: None,
             buffer: Duration::ZERO,
             next_id: 0,
             actions: VecDeque::new(),
@@ -1184,6 +1186,12 @@ impl Session {
                 self.maybe_hint(now, pos);
                 break;
             };
+            if self.is_covered(pos) {
+                // Already fetched or fetching (e.g. a hint that completed before the
+                // playlist listing it arrived): never fetch a unit twice.
+                self.next_fetch = Some(self.successor(pos, whole));
+                continue;
+            }
             self.abr_check(now);
             let Some(pl) = self.pl.as_ref() else { break };
             let Ok(url) = resolve(&pl.url, &uri) else {
@@ -1218,9 +1226,23 @@ impl Session {
         }
     }
 
+    /// A media request for `pos` is in flight, waiting for a retry, or done.
+    fn is_covered(&self, pos: Pos) -> bool {
+        self.ready.contains_key(&pos)
+            || self
+                .pending
+                .values()
+                .any(|(_, p)| matches!(p, Pending::Media(m) if m.pos == pos))
+            || self
+                .retries
+                .iter()
+                .any(|(_, p)| matches!(p, Pending::Media(m) if m.pos == pos))
+            || self.last_delivered.is_some_and(|d| pos <= d)
+    }
+
     /// C-HINT-01: request the hinted part alongside the blocking reload.
     fn maybe_hint(&mut self, now: Instant, pos: Pos) {
-        if self.hint.is_some() {
+        if self.hint.is_some() || self.is_covered(pos) {
             return;
         }
         let Some(pl) = self.pl.as_ref() else { return };
@@ -1326,6 +1348,10 @@ impl Session {
                 None => None,
             };
             let r = entry.remove();
+            if self.last_delivered.is_some_and(|d| r.req.pos <= d) {
+                continue; // duplicate or stale: playback order is strictly increasing
+            }
+            self.last_delivered = Some(r.req.pos);
             let mut data = r.data;
             if let Some((k, iv)) = key {
                 match aes::decrypt_segment(&k, iv, data) {

@@ -5,7 +5,7 @@
 //! (media playlist, delivery directives honoured: S-BLK-01..03/06/08, S-SKIP-01),
 //! `.../p<msn>.<part>.m4s` (parts; the next part is held until complete, P-HINT-04;
 //! further ones 404, P-HINT-05), `.../s<msn>.m4s` (segments), `.../init.mp4`,
-//! `http://sim/key` (AES-128 key when encryption is on).
+//! `/key` (AES-128 key when encryption is on).
 
 use super::super::abr::Bitrate;
 use crate::time::Instant;
@@ -374,16 +374,18 @@ impl SimOrigin {
     /// The multivariant playlist.
     pub fn multivariant(&self) -> String {
         let mut s = String::from("#EXTM3U\n#EXT-X-INDEPENDENT-SEGMENTS\n");
-        let hosts: &[&str] = if self.cfg.redundant {
-            &["sim", "backup"]
+        // Primary URIs are relative (so the origin can be served from any host, as
+        // the driver tests do); the redundant copies name the `backup` host.
+        let prefixes: &[&str] = if self.cfg.redundant {
+            &["", "http://backup/"]
         } else {
-            &["sim"]
+            &[""]
         };
-        for host in hosts {
+        for prefix in prefixes {
             for (i, b) in self.cfg.renditions.iter().enumerate() {
                 let _ = writeln!(
                     s,
-                    "#EXT-X-STREAM-INF:BANDWIDTH={},CODECS=\"mp4a.40.2\"\nhttp://{host}/r{i}/a.m3u8",
+                    "#EXT-X-STREAM-INF:BANDWIDTH={},CODECS=\"mp4a.40.2\"\n{prefix}r{i}/a.m3u8",
                     b.bps()
                 );
             }
@@ -425,7 +427,7 @@ impl SimOrigin {
             "#EXT-X-MEDIA-SEQUENCE:{first}\n#EXT-X-MAP:URI=\"init.mp4\""
         );
         if self.cfg.aes_key.is_some() {
-            let _ = writeln!(s, "#EXT-X-KEY:METHOD=AES-128,URI=\"http://sim/key\"");
+            let _ = writeln!(s, "#EXT-X-KEY:METHOD=AES-128,URI=\"/key\"");
         }
         let seg_dur = self.seg_dur();
         let mut from = first;

@@ -1,0 +1,401 @@
+//! The async driver: moves bytes and timers for a [`Session`], nothing else.
+//!
+//! - reqwest (rustls, HTTP/2 when the server offers it via ALPN, pooled keep-alive
+//!   connections) performs each [`Request`] in its own task, so playlist and part
+//!   requests run concurrently; a cancelled request's task is aborted.
+//! - Chunks go into an `aulos-ring` [`ChunkCache`] (same ring as the origin uses) and
+//!   out to the decoder through a bounded channel ([`ChunkStream`]): when the decoder
+//!   falls behind, the driver stops feeding the session, which stops issuing requests.
+//! - Copies: a body that arrives in one frame is passed on as that `Bytes` (zero
+//!   copy); one that arrives in several frames is joined once into a `BytesMut`
+//!   (counted in [`DriverStats::copied_bytes`]).
+
+use crate::error::Error;
+use crate::session::{Action, Chunk, Event, Request, Session, SessionConfig, TransportError};
+use crate::time::Instant;
+use aulos_ring::{ChunkCache, ChunkKey, ChunkMeta, StreamId};
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// Driver settings.
+#[derive(Debug, Clone)]
+pub struct DriverConfig {
+    /// The session's settings.
+    pub session: SessionConfig,
+    /// Chunks buffered between driver and decoder (back-pressure bound).
+    pub channel_capacity: usize,
+    /// TCP connect timeout.
+    pub connect_timeout: Duration,
+    /// Cap on one response body (nothing unbounded on the media path).
+    pub max_body: usize,
+    /// Shape of the ring the driver creates (ignored by [`Driver::spawn_with_ring`]).
+    pub ring: aulos_ring::Config,
+}
+
+impl Default for DriverConfig {
+    fn default() -> Self {
+        DriverConfig {
+            session: SessionConfig::default(),
+            channel_capacity: 32,
+            connect_timeout: Duration::from_secs(5),
+            max_body: 16 << 20,
+            ring: aulos_ring::Config {
+                streams: 1,
+                segments_per_stream: 16,
+                parts_per_segment: 64,
+            },
+        }
+    }
+}
+
+impl DriverConfig {
+    /// Check the values are usable.
+    pub fn validate(&self) -> Result<(), Error> {
+        self.session.validate()?;
+        if self.channel_capacity == 0 || self.max_body == 0 {
+            return Err(Error::Config(
+                "channel_capacity and max_body must be positive",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Counters shared between the driver task and its handle.
+#[derive(Debug, Default)]
+pub struct DriverStats {
+    /// Response bodies received.
+    pub responses: AtomicU64,
+    /// Body bytes received.
+    pub body_bytes: AtomicU64,
+    /// Bodies that arrived in several frames and were joined.
+    pub joined_bodies: AtomicU64,
+    /// Bytes copied while joining frames (the only copy socket → ring).
+    pub copied_bytes: AtomicU64,
+    /// Chunks put into the ring.
+    pub chunks: AtomicU64,
+    /// Requests that used HTTP/2.
+    pub http2_responses: AtomicU64,
+}
+
+/// A chunk handed to the decoder, plus where it sits in the ring.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivered {
+    /// The chunk (data shared with the ring, not copied).
+    pub chunk: Chunk,
+    /// Its key in the ring.
+    pub key: ChunkKey,
+}
+
+/// The decoder's end: an async stream of chunks in playback order.
+#[derive(Debug)]
+pub struct ChunkStream {
+    rx: mpsc::Receiver<Delivered>,
+}
+
+impl ChunkStream {
+    /// Next chunk; `None` once the session ended or failed.
+    pub async fn next(&mut self) -> Option<Delivered> {
+        self.rx.recv().await
+    }
+}
+
+impl futures_util::Stream for ChunkStream {
+    type Item = Delivered;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Delivered>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+/// Handle to a running driver.
+#[derive(Debug)]
+pub struct Driver {
+    task: JoinHandle<Result<(), Error>>,
+    stats: Arc<DriverStats>,
+    buffer_us: Arc<AtomicU64>,
+    ring: Arc<ChunkCache>,
+    stream: StreamId,
+}
+
+struct Outcome {
+    id: crate::session::RequestId,
+    result: Result<(u16, Bytes, u64, Instant, Instant), TransportError>,
+}
+
+fn header_bytes(r: &reqwest::Response) -> u64 {
+    // Status line + "name: value\r\n" per header (HTTP/1.1 size; HPACK is smaller).
+    15 + r
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().len() + v.len() + 4) as u64)
+        .sum::<u64>()
+}
+
+impl Driver {
+    /// Start playing `url` on the current tokio runtime with a ring of its own.
+    pub fn spawn(url: &str, cfg: DriverConfig) -> Result<(Driver, ChunkStream), Error> {
+        let ring = Arc::new(ChunkCache::new(cfg.ring).map_err(|e| Error::Ring(e.to_string()))?);
+        Self::spawn_with_ring(url, cfg, ring)
+    }
+
+    /// Start playing `url`, writing chunks into `ring` (one stream is opened).
+    pub fn spawn_with_ring(
+        url: &str,
+        cfg: DriverConfig,
+        ring: Arc<ChunkCache>,
+    ) -> Result<(Driver, ChunkStream), Error> {
+        cfg.validate()?;
+        let client = reqwest::Client::builder()
+            .connect_timeout(cfg.connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(8)
+            .build()
+            .map_err(|e| Error::Http(e.to_string()))?;
+        let epoch = tokio::time::Instant::now();
+        let session = Session::new(url, cfg.session.clone(), Instant::ZERO)?;
+        let stream = ring.open_stream().map_err(|e| Error::Ring(e.to_string()))?;
+        let (tx, rx) = mpsc::channel(cfg.channel_capacity);
+        let stats = Arc::new(DriverStats::default());
+        let buffer_us = Arc::new(AtomicU64::new(0));
+        let task = tokio::spawn(run(Loop {
+            session,
+            client,
+            epoch,
+            ring: ring.clone(),
+            stream,
+            tx,
+            stats: stats.clone(),
+            buffer_us: buffer_us.clone(),
+            max_body: cfg.max_body,
+        }));
+        Ok((
+            Driver {
+                task,
+                stats,
+                buffer_us,
+                ring,
+                stream,
+            },
+            ChunkStream { rx },
+        ))
+    }
+
+    /// Tell the session how much audio the player has buffered (feeds the ABR).
+    pub fn set_buffer(&self, buffer: Duration) {
+        self.buffer_us.store(
+            buffer.as_micros().min(u128::from(u64::MAX)) as u64,
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &DriverStats {
+        &self.stats
+    }
+
+    /// The ring the chunks go to, and the stream within it.
+    pub fn ring(&self) -> (&Arc<ChunkCache>, StreamId) {
+        (&self.ring, self.stream)
+    }
+
+    /// Wait for the session to end (`Ok`) or fail.
+    pub async fn join(self) -> Result<(), Error> {
+        self.task
+            .await
+            .map_err(|e| Error::Http(format!("driver task: {e}")))?
+    }
+
+    /// Stop now.
+    pub fn abort(&self) {
+        self.task.abort();
+    }
+}
+
+struct Loop {
+    session: Session,
+    client: reqwest::Client,
+    epoch: tokio::time::Instant,
+    ring: Arc<ChunkCache>,
+    stream: StreamId,
+    tx: mpsc::Sender<Delivered>,
+    stats: Arc<DriverStats>,
+    buffer_us: Arc<AtomicU64>,
+    max_body: usize,
+}
+
+fn now(epoch: tokio::time::Instant) -> Instant {
+    Instant::from_epoch(epoch.elapsed())
+}
+
+async fn fetch(
+    client: reqwest::Client,
+    req: Request,
+    epoch: tokio::time::Instant,
+    stats: Arc<DriverStats>,
+    max_body: usize,
+) -> Result<(u16, Bytes, u64, Instant, Instant), TransportError> {
+    let mut rb = client.get(req.url.clone());
+    if let Some(r) = req.range {
+        rb = rb.header(reqwest::header::RANGE, r.header_value());
+    }
+    let resp = rb.send().await.map_err(|e| {
+        if e.is_timeout() {
+            TransportError::Timeout
+        } else {
+            TransportError::Connection
+        }
+    })?;
+    let status = resp.status().as_u16();
+    if resp.version() == reqwest::Version::HTTP_2 {
+        stats.http2_responses.fetch_add(1, Ordering::Relaxed);
+    }
+    let hdr = header_bytes(&resp);
+    let mut first: Option<Instant> = None;
+    let mut one: Option<Bytes> = None;
+    let mut joined: Option<BytesMut> = None;
+    let mut body = resp.bytes_stream();
+    // Bounded by max_body.
+    while let Some(frame) = body.next().await {
+        let frame = frame.map_err(|e| TransportError::Other(e.to_string()))?;
+        first.get_or_insert_with(|| now(epoch));
+        let total = one.as_ref().map_or(0, Bytes::len)
+            + joined.as_ref().map_or(0, BytesMut::len)
+            + frame.len();
+        if total > max_body {
+            return Err(TransportError::Other(format!(
+                "body larger than {max_body} bytes"
+            )));
+        }
+        match (&mut joined, one.take()) {
+            (Some(j), _) => {
+                stats
+                    .copied_bytes
+                    .fetch_add(frame.len() as u64, Ordering::Relaxed);
+                j.extend_from_slice(&frame);
+            }
+            (None, None) => one = Some(frame),
+            (None, Some(prev)) => {
+                // Second frame: join once (the one copy on this path).
+                stats.joined_bodies.fetch_add(1, Ordering::Relaxed);
+                stats
+                    .copied_bytes
+                    .fetch_add((prev.len() + frame.len()) as u64, Ordering::Relaxed);
+                let mut j = BytesMut::with_capacity(prev.len() + frame.len() * 2);
+                j.extend_from_slice(&prev);
+                j.extend_from_slice(&frame);
+                joined = Some(j);
+            }
+        }
+    }
+    let last = now(epoch);
+    let data = match joined {
+        Some(j) => j.freeze(),
+        None => one.unwrap_or_default(),
+    };
+    stats.responses.fetch_add(1, Ordering::Relaxed);
+    stats
+        .body_bytes
+        .fetch_add(data.len() as u64, Ordering::Relaxed);
+    Ok((status, data, hdr, first.unwrap_or(last), last))
+}
+
+async fn run(mut l: Loop) -> Result<(), Error> {
+    let (ev_tx, mut ev_rx) = mpsc::channel::<Outcome>(256);
+    let mut tasks: HashMap<crate::session::RequestId, JoinHandle<()>> = HashMap::new();
+    let result = loop {
+        let mut finished: Option<Result<(), Error>> = None;
+        while let Some(a) = l.session.poll_action() {
+            match a {
+                Action::Request(req) => {
+                    let id = req.id;
+                    let deadline = l.epoch + req.deadline.since_epoch();
+                    let fut = fetch(l.client.clone(), req, l.epoch, l.stats.clone(), l.max_body);
+                    let tx = ev_tx.clone();
+                    let h = tokio::spawn(async move {
+                        let result = match tokio::time::timeout_at(deadline, fut).await {
+                            Ok(r) => r,
+                            Err(_) => Err(TransportError::Timeout),
+                        };
+                        // The loop may be gone (session over): nothing to report to.
+                        let _ = tx.send(Outcome { id, result }).await;
+                    });
+                    tasks.insert(id, h);
+                }
+                Action::Cancel(id) => {
+                    if let Some(h) = tasks.remove(&id) {
+                        h.abort();
+                    }
+                }
+                Action::Chunk(c) => {
+                    let key = ChunkKey {
+                        msn: c.msn,
+                        part: c.part.unwrap_or(0),
+                    };
+                    let meta = ChunkMeta {
+                        duration: c.duration,
+                        independent: c.independent,
+                        tag: u64::from(c.discontinuity) | (c.rendition as u64) << 1,
+                    };
+                    if let Err(e) = l.ring.put(l.stream, key, c.data.clone(), meta) {
+                        // A jump beyond the ring's window: start the stream afresh.
+                        tracing::debug!(error = %e, "ring put failed; resetting stream");
+                        let _ = l.ring.reset_stream(l.stream);
+                        l.ring
+                            .put(l.stream, key, c.data.clone(), meta)
+                            .map_err(|e| Error::Ring(e.to_string()))?;
+                    }
+                    l.stats.chunks.fetch_add(1, Ordering::Relaxed);
+                    // Back-pressure: wait for the decoder.
+                    if l.tx.send(Delivered { chunk: c, key }).await.is_err() {
+                        finished = Some(Ok(())); // decoder gone: stop
+                    }
+                }
+                Action::Switched { from, to, reason } => {
+                    tracing::info!(from, to, ?reason, "rendition switch")
+                }
+                Action::JumpedToLive { skipped } => tracing::info!(?skipped, "jumped to live edge"),
+                Action::Ended => finished = Some(Ok(())),
+                Action::Failed(e) => finished = Some(Err(e)),
+            }
+        }
+        if let Some(r) = finished {
+            break r;
+        }
+        l.session
+            .set_buffer(Duration::from_micros(l.buffer_us.load(Ordering::Relaxed)));
+        let timeout = l.session.poll_timeout().map(|t| l.epoch + t.since_epoch());
+        tokio::select! {
+            ev = ev_rx.recv() => {
+                let Some(Outcome { id, result }) = ev else { break Ok(()) };
+                tasks.remove(&id);
+                let t = now(l.epoch);
+                let event = match result {
+                    Ok((status, body, header_bytes, first_byte, last_byte)) => Event::Response { id, status, body, header_bytes, first_byte, last_byte },
+                    Err(error) => Event::Failed { id, error },
+                };
+                l.session.handle(t, event);
+            }
+            _ = async {
+                match timeout {
+                    Some(t) => tokio::time::sleep_until(t).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                let t = now(l.epoch);
+                l.session.handle(t, Event::Timeout);
+            }
+        }
+    };
+    for (_, h) in tasks {
+        h.abort();
+    }
+    result
+}
