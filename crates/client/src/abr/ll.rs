@@ -209,7 +209,10 @@ impl AbrRule for LowLatencyRule {
         // To stay, a healthy buffer trusts the long-horizon (slow) average: short dips
         // are absorbed by the buffer; a draining one also listens to the fast average.
         let slow = self.slow.estimate().unwrap_or(est);
-        let est_stay = if fill >= 0.5 { slow } else { est };
+        // The newest aggregate: after a sudden drop the averages lag by seconds; the
+        // last aggregate does not.
+        let recent = self.last_rate.map_or(est, |r| r.bps() as f64);
+        let est_stay = if fill >= 0.5 { slow } else { est.min(recent) };
         let fits = |i: usize, f: f64, e: f64| need(i) <= e * f;
         // Down: the highest rendition at or below the current one that fits.
         if !fits(current, factor, est_stay) {
@@ -231,7 +234,9 @@ impl AbrRule for LowLatencyRule {
         // Up: one step, after the hold time (no hold while the estimate is young, so
         // a fat link reaches the top rendition within the first seconds).
         let up = current + 1;
-        let fits = |i: usize, f: f64| fits(i, f, est);
+        // With a low buffer, up only when the newest aggregate agrees too.
+        let est_up = if fill >= 0.5 { est } else { est.min(recent) };
+        let fits = |i: usize, f: f64| fits(i, f, est_up);
         if up < n && fits(up, factor * self.cfg.up_margin) {
             let young = self.slow.total_weight() < self.cfg.up_hold.as_secs_f64();
             let since = match self.up_since {

@@ -98,6 +98,9 @@ pub struct SimReport {
     pub wire_bytes: u64,
     /// Event log (when [`SimConfig::log`]).
     pub log: Vec<String>,
+    /// Every action the session emitted, with its time (when [`SimConfig::log`];
+    /// at most [`LOG_CAP`]).
+    pub actions: Vec<(Instant, Action)>,
 }
 
 impl QoeWeights {
@@ -246,6 +249,7 @@ pub fn simulate(trace: &Trace, abr: AbrKind, cfg: &SimConfig) -> SimReport {
         order_errors: 0,
         wire_bytes: 0,
         log: Vec::new(),
+        actions: Vec::new(),
     };
     let log = |report: &mut SimReport, line: String| {
         if cfg.log && report.log.len() < LOG_CAP {
@@ -285,9 +289,17 @@ pub fn simulate(trace: &Trace, abr: AbrKind, cfg: &SimConfig) -> SimReport {
                         c.part,
                         player.buffer().as_secs_f64()
                     ),
-                    other => format!("{:>9.3} {:?}", now.since_epoch().as_secs_f64(), other),
+                    other => format!(
+                        "{:>9.3} {:?} est={:?}",
+                        now.since_epoch().as_secs_f64(),
+                        other,
+                        session.bandwidth_estimate()
+                    ),
                 };
                 log(&mut report, line);
+                if report.actions.len() < LOG_CAP {
+                    report.actions.push((now, a.clone()));
+                }
             }
             match a {
                 Action::Request(r) => {

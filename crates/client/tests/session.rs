@@ -1,0 +1,391 @@
+//! Session tests against scripted servers in virtual time: the simulator's origin
+//! (optionally with injected faults) over a flat or stepped link.
+
+use aulos_client::sim::{Fault, OriginConfig, SimConfig, SimOrigin, SimReport, Trace, simulate};
+use aulos_client::{AbrKind, Action, Bitrate, Chunk, Instant, Request, RequestKind, SessionConfig};
+use std::time::Duration;
+
+fn flat(kbps: u64) -> Trace {
+    Trace::new(
+        "flat",
+        Duration::from_millis(40),
+        vec![(Duration::from_secs(600), Bitrate::from_kbps(kbps))],
+    )
+}
+
+fn run(trace: &Trace, abr: AbrKind, origin: OriginConfig, secs: u64) -> SimReport {
+    let cfg = SimConfig {
+        origin,
+        duration: Duration::from_secs(secs),
+        log: true,
+        ..SimConfig::default()
+    };
+    simulate(trace, abr, &cfg)
+}
+
+fn requests(r: &SimReport) -> Vec<(Instant, &Request)> {
+    r.actions
+        .iter()
+        .filter_map(|(t, a)| match a {
+            Action::Request(q) => Some((*t, q)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn chunks(r: &SimReport) -> Vec<&Chunk> {
+    r.actions
+        .iter()
+        .filter_map(|(_, a)| match a {
+            Action::Chunk(c) => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+fn query(q: &Request) -> String {
+    q.url.query().unwrap_or("").to_string()
+}
+
+fn one_rendition() -> OriginConfig {
+    OriginConfig {
+        renditions: vec![Bitrate::from_kbps(96)],
+        ..OriginConfig::default()
+    }
+}
+
+#[test]
+fn starts_at_part_hold_back_from_the_live_edge() {
+    // checklist C-START-01: 30 s of stream = 150 parts done; PART-HOLD-BACK = 3
+    // parts, so the first part played is part 147 = (14, 7).
+    let r = run(&flat(2000), AbrKind::Fixed(0), one_rendition(), 5);
+    let c = chunks(&r);
+    assert_eq!((c[0].msn, c[0].part), (14, Some(7)));
+    assert!(c[0].init.is_some(), "init section before the first media");
+    assert_eq!(r.order_errors, 0);
+    assert_eq!(r.rebuffer_count, 0);
+    // Steady state: latency about the hold-back plus one part and the RTT.
+    assert!(
+        r.mean_latency < Duration::from_millis(1000),
+        "{:?}",
+        r.mean_latency
+    );
+}
+
+#[test]
+fn blocking_reloads_in_sequence_with_directives_in_order() {
+    // checklist C-BLK-01, C-BLK-02
+    let r = run(&flat(2000), AbrKind::Fixed(0), one_rendition(), 6);
+    let reloads: Vec<String> = requests(&r)
+        .into_iter()
+        .filter(|(_, q)| matches!(q.kind, RequestKind::MediaPlaylist { .. }))
+        .map(|(_, q)| query(q))
+        .collect();
+    assert!(
+        reloads.len() > 20,
+        "one reload per 200 ms part: {}",
+        reloads.len()
+    );
+    assert_eq!(reloads[0], "", "the first load is a plain GET");
+    let mut last = (0u64, 0u64);
+    for q in &reloads[1..] {
+        let msn = q.find("_HLS_msn=").expect("blocking");
+        let part = q.find("_HLS_part=").expect("part directive");
+        assert!(msn < part, "{q}");
+        if let Some(skip) = q.find("_HLS_skip=") {
+            assert!(part < skip, "{q}");
+        }
+        let num = |key: &str| -> u64 {
+            let v = &q[q.find(key).expect("key") + key.len()..];
+            v.split('&')
+                .next()
+                .and_then(|s| s.parse().ok())
+                .expect("number")
+        };
+        let pos = (num("_HLS_msn="), num("_HLS_part="));
+        let g = pos.0 * 10 + pos.1;
+        assert!(
+            g > last.0 * 10 + last.1 || last == (0, 0),
+            "reloads move forward: {q}"
+        );
+        last = pos;
+    }
+}
+
+#[test]
+fn hinted_part_requested_alongside_the_reload() {
+    // checklist C-HINT-01, P-HINT-04: the hinted part is requested before it exists
+    // and streams in as soon as it is produced, so parts arrive about one RTT after
+    // they are complete.
+    let r = run(&flat(2000), AbrKind::Fixed(0), one_rendition(), 6);
+    let hints = requests(&r)
+        .into_iter()
+        .filter(|(_, q)| q.kind == RequestKind::HintedPart)
+        .count();
+    assert!(hints > 20, "{hints}");
+    assert!(r.stats.hint_requests as usize == hints);
+    assert_eq!(r.stats.hints_cancelled, 0);
+    // Each part fetched once.
+    let parts = requests(&r)
+        .into_iter()
+        .filter(|(_, q)| matches!(q.kind, RequestKind::HintedPart | RequestKind::Part))
+        .count();
+    // (the last one may still be in flight when the run stops)
+    assert!(
+        parts as u64 == r.stats.chunks || parts as u64 == r.stats.chunks + 1,
+        "{parts} vs {}",
+        r.stats.chunks
+    );
+}
+
+#[test]
+fn switches_down_with_the_rendition_report_position() {
+    // checklist C-SWITCH-01: fat link, then a thin one; the new rendition's first
+    // playlist request already carries blocking directives from the report, and
+    // only the playing rendition's playlist is reloaded.
+    let trace = Trace::new(
+        "drop",
+        Duration::from_millis(40),
+        vec![
+            (Duration::from_secs(10), Bitrate::from_kbps(2000)),
+            (Duration::from_secs(30), Bitrate::from_kbps(120)),
+        ],
+    );
+    let r = run(&trace, AbrKind::LowLatency, OriginConfig::default(), 20);
+    let switches: Vec<(usize, usize)> = r
+        .actions
+        .iter()
+        .filter_map(|(_, a)| match a {
+            Action::Switched { from, to, .. } => Some((*from, *to)),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        switches.iter().any(|(f, t)| t < f),
+        "switched down: {switches:?}"
+    );
+    // The playlist request that started the last switch down.
+    let (_, to) = *switches
+        .iter()
+        .rev()
+        .find(|(f, t)| t < f)
+        .expect("a down switch");
+    let first_new = requests(&r)
+        .into_iter()
+        .filter(|(t, q)| {
+            *t > Instant::from_epoch(Duration::from_secs(10))
+                && q.kind
+                    == RequestKind::MediaPlaylist {
+                        rendition: to,
+                        blocking: true,
+                        delta: false,
+                    }
+        })
+        .count();
+    assert!(first_new >= 1, "switch request carried _HLS_msn/_HLS_part");
+    let last = chunks(&r).last().map(|c| c.rendition).expect("chunks");
+    assert!(
+        last < 2,
+        "settled below the top rendition on 120 kb/s: {switches:?} {:?}",
+        r.log.iter().rev().take(30).collect::<Vec<_>>()
+    );
+    assert_eq!(r.order_errors, 0);
+}
+
+#[test]
+fn recovers_from_503_on_blocking_reloads() {
+    // checklist S-BLK-08 (client side): a 503 is retried with backoff.
+    let origin = OriginConfig {
+        faults: vec![Fault {
+            pattern: "_HLS_msn=15&_HLS_part=5".into(),
+            status: 503,
+            times: 3,
+        }],
+        ..one_rendition()
+    };
+    let r = run(&flat(2000), AbrKind::Fixed(0), origin, 8);
+    assert!(r.stats.retries >= 3, "{:?}", r.stats);
+    assert!(
+        !r.actions
+            .iter()
+            .any(|(_, a)| matches!(a, Action::Failed(_)))
+    );
+    let c = chunks(&r);
+    assert!(c.len() > 30, "kept playing: {}", c.len());
+    assert_eq!(r.order_errors, 0);
+}
+
+#[test]
+fn skips_a_part_that_keeps_failing() {
+    // A listed part that 404s is retried, then skipped with a discontinuity flag.
+    let origin = OriginConfig {
+        faults: vec![Fault {
+            pattern: "p16.3.m4s".into(),
+            status: 404,
+            times: 100,
+        }],
+        ..one_rendition()
+    };
+    let r = run(&flat(2000), AbrKind::Fixed(0), origin, 8);
+    let c = chunks(&r);
+    assert!(!c.iter().any(|c| (c.msn, c.part) == (16, Some(3))));
+    let after = c
+        .iter()
+        .find(|c| (c.msn, c.part) == (16, Some(4)))
+        .expect("playback continued");
+    assert!(
+        after.discontinuity,
+        "decoder told to reset after the gap (C-DIS-01)"
+    );
+    assert!(r.stats.skipped_units >= 1);
+}
+
+#[test]
+fn fails_over_to_the_redundant_variant() {
+    // checklist M-VAR-06: the primary host's playlists all 404.
+    let origin = OriginConfig {
+        redundant: true,
+        faults: vec![Fault {
+            pattern: "http://sim/r".into(),
+            status: 404,
+            times: 10_000,
+        }],
+        ..one_rendition()
+    };
+    let r = run(&flat(2000), AbrKind::Fixed(0), origin, 6);
+    assert!(r.stats.failovers >= 1, "{:?}", r.stats);
+    assert!(
+        requests(&r)
+            .iter()
+            .any(|(_, q)| q.url.host_str() == Some("backup"))
+    );
+    assert!(chunks(&r).len() > 20);
+}
+
+#[test]
+fn delta_updates_requested_and_merged() {
+    // checklist C-SKIP-01, S-SKIP-01
+    let r = run(&flat(2000), AbrKind::Fixed(0), one_rendition(), 8);
+    let deltas = requests(&r)
+        .into_iter()
+        .filter(|(_, q)| query(q).ends_with("_HLS_skip=YES"))
+        .count();
+    assert!(deltas > 20, "{deltas}");
+    assert_eq!(r.stats.delta_merge_failures, 0);
+    assert_eq!(r.stats.skipped_units, 0);
+    // Without CAN-SKIP-UNTIL no delta is asked for.
+    let r = run(
+        &flat(2000),
+        AbrKind::Fixed(0),
+        OriginConfig {
+            delta: false,
+            ..one_rendition()
+        },
+        4,
+    );
+    assert!(
+        requests(&r)
+            .iter()
+            .all(|(_, q)| !query(q).contains("_HLS_skip"))
+    );
+}
+
+#[test]
+fn plain_live_polls_no_faster_than_the_rules() {
+    // checklist C-RELOAD-01: no blocking directives; reloads at least half a target
+    // duration apart; whole segments fetched.
+    let origin = OriginConfig {
+        low_latency: false,
+        ..one_rendition()
+    };
+    let r = run(&flat(2000), AbrKind::Fixed(0), origin, 20);
+    let reloads: Vec<Instant> = requests(&r)
+        .into_iter()
+        .filter(|(_, q)| matches!(q.kind, RequestKind::MediaPlaylist { .. }))
+        .map(|(t, q)| {
+            assert!(!query(q).contains("_HLS_"), "{}", q.url);
+            t
+        })
+        .collect();
+    assert!(reloads.len() >= 5);
+    for w in reloads[1..].windows(2) {
+        assert!(w[1] - w[0] >= Duration::from_secs(1), "{:?}", w);
+    }
+    let c = chunks(&r);
+    assert!(c.iter().all(|c| c.part.is_none()));
+    assert!(c.len() >= 5);
+    assert_eq!(r.order_errors, 0);
+    // Regular latency: at least HOLD-BACK (3 target durations).
+    assert!(
+        r.mean_latency >= Duration::from_secs(5),
+        "{:?}",
+        r.mean_latency
+    );
+}
+
+#[test]
+fn aes128_segments_are_decrypted() {
+    // checklist C-KEY-01: key from the URI, IV from the MSN.
+    let key = [0x2a; 16];
+    let origin = OriginConfig {
+        low_latency: false,
+        aes_key: Some(key),
+        ..one_rendition()
+    };
+    let plain = SimOrigin::new(OriginConfig {
+        aes_key: None,
+        ..origin.clone()
+    });
+    let cipher = SimOrigin::new(origin.clone());
+    let r = run(&flat(2000), AbrKind::Fixed(0), origin, 12);
+    let c = chunks(&r);
+    assert!(c.len() >= 3);
+    for ch in c {
+        assert_eq!(ch.data, plain.segment_body(0, ch.msn), "segment {}", ch.msn);
+        assert_ne!(ch.data, cipher.segment_body(0, ch.msn));
+    }
+    assert!(requests(&r).iter().any(|(_, q)| q.kind == RequestKind::Key));
+}
+
+#[test]
+fn vod_plays_to_the_end() {
+    let origin = OriginConfig {
+        ends_at: Some(Duration::ZERO),
+        ..one_rendition()
+    };
+    let r = run(&flat(2000), AbrKind::Fixed(0), origin, 30);
+    let c = chunks(&r);
+    assert_eq!(c.len(), 10, "the 10-segment window, once each");
+    assert!(r.actions.iter().any(|(_, a)| matches!(a, Action::Ended)));
+    assert_eq!(r.order_errors, 0);
+}
+
+#[test]
+fn simulation_is_deterministic() {
+    let t = Trace::new(
+        "loss",
+        Duration::from_millis(60),
+        vec![
+            (Duration::from_secs(5), Bitrate::from_kbps(300)),
+            (Duration::from_secs(5), Bitrate::from_kbps(90)),
+        ],
+    );
+    let t = Trace { loss: 0.05, ..t };
+    let a = run(&t, AbrKind::LowLatency, OriginConfig::default(), 20);
+    let b = run(&t, AbrKind::LowLatency, OriginConfig::default(), 20);
+    assert_eq!(a.qoe, b.qoe);
+    assert_eq!(a.stats, b.stats);
+    assert!(a.stats.retries > 0, "5 % loss causes retries");
+    assert_eq!(a.order_errors, 0);
+}
+
+#[test]
+fn config_validation() {
+    assert!(SessionConfig::default().validate().is_ok());
+    let bad = SessionConfig {
+        max_media_in_flight: 0,
+        ..SessionConfig::default()
+    };
+    assert!(bad.validate().is_err());
+    assert!(aulos_client::Session::new("http://h/a.m3u8", bad, Instant::ZERO).is_err());
+}
