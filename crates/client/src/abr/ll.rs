@@ -10,12 +10,17 @@
 //!   bytes per second and adds them to every rendition's bit rate before comparing.
 //! - **Buffer-aware safety factor.** With less media buffered than the target the
 //!   rule keeps a wider margin (BOLA's intuition: a small buffer cannot absorb an
-//!   estimation error); with a large buffer (we are behind the edge) it may run close
-//!   to the estimate.
-//! - **Asymmetric switching.** Down at once (as many steps as needed); up one step at
-//!   a time and only after the higher rendition has fitted for `up_hold`.
-//! - **Starvation guard.** Less than one part buffered while playing, and the last
-//!   aggregate below the current rendition's need: go to the lowest rendition.
+//!   estimation error); with a full buffer it may run at the estimate.
+//! - **Asymmetric switching.** Down at once (as many steps as needed) when the
+//!   averaged estimate no longer carries the rendition; up one step at a time, only
+//!   after the higher rendition has fitted for `up_hold`, and with a low buffer only
+//!   if the newest aggregates agree. A young estimate (first seconds) may jump
+//!   several steps, seeded by the first transfers, so a fat link starts high.
+//! - **Starvation guard, but sticky through short dips.** Only when the buffer has
+//!   been (nearly) empty for `dip_hold` and the last two aggregates cannot carry the
+//!   current rendition does the rule drop to what they carry. Shorter dips (spikes,
+//!   fast jitter) stall every rendition alike at LL buffer sizes, so reacting to
+//!   them only adds switches.
 
 use super::{
     AbrContext, AbrRule, Bitrate, Ewma, ThroughputAggregator, TransferKind, TransferSample,
@@ -45,8 +50,8 @@ pub struct LowLatencyConfig {
     pub up_hold: Duration,
     /// Window over which request overhead is measured.
     pub overhead_window: Duration,
-    /// How long an estimate below every rendition must last before dropping to the
-    /// lowest one.
+    /// How long the buffer must stay (nearly) empty before the starvation guard acts
+    /// on the newest aggregates alone.
     pub dip_hold: Duration,
 }
 
@@ -62,7 +67,7 @@ impl Default for LowLatencyConfig {
             up_margin: 0.9,
             up_hold: Duration::from_millis(500),
             overhead_window: Duration::from_secs(4),
-            dip_hold: Duration::from_millis(1500),
+            dip_hold: Duration::from_millis(1000),
         }
     }
 }
@@ -97,13 +102,15 @@ pub struct LowLatencyRule {
     fast: Ewma,
     slow: Ewma,
     last_rate: Option<Bitrate>,
+    /// The aggregate before `last_rate`.
+    prev_rate: Option<Bitrate>,
     last_sample_end: Option<Instant>,
     /// (time, overhead bytes, media bytes) of recent transfers.
     window: VecDeque<(Instant, u64, u64)>,
     up_since: Option<(usize, Instant)>,
     /// Bytes and transfer time seen before the first aggregate (bootstrap estimate).
     boot: (u64, Duration),
-    dip_since: Option<Instant>,
+    starving_since: Option<Instant>,
 }
 
 impl LowLatencyRule {
@@ -119,11 +126,12 @@ impl LowLatencyRule {
             fast: Ewma::new(cfg.fast_half_life),
             slow: Ewma::new(cfg.slow_half_life),
             last_rate: None,
+            prev_rate: None,
             last_sample_end: None,
             window: VecDeque::new(),
             up_since: None,
             boot: (0, Duration::ZERO),
-            dip_since: None,
+            starving_since: None,
             cfg,
         }
     }
@@ -173,6 +181,7 @@ impl AbrRule for LowLatencyRule {
             let weight = since_last.max(a.transfer_time).min(Duration::from_secs(2));
             self.fast.sample(weight, a.rate.bps() as f64);
             self.slow.sample(weight, a.rate.bps() as f64);
+            self.prev_rate = self.last_rate;
             self.last_rate = Some(a.rate);
             self.last_sample_end = Some(s.last_byte);
         }
@@ -194,49 +203,48 @@ impl AbrRule for LowLatencyRule {
         let factor = self.cfg.factor_low + (self.cfg.factor_high - self.cfg.factor_low) * fill;
 
         let need = |i: usize| (ctx.ladder[i].bps() + overhead.bps()) as f64;
-        // Starvation guard: the buffer is (nearly) empty and the last aggregate could
-        // not carry the current rendition: step down to what that aggregate carries.
-        let starving = ctx.buffer < ctx.unit_duration;
-        // When not even the lowest rendition fits, this is an outage-like dip: a
-        // lower rendition would stall too, so switching only adds switch cost.
-        if starving && let Some(r) = self.last_rate.filter(|r| (r.bps() as f64) < need(current)) {
-            let r = r.bps() as f64;
-            if let Some(i) = (0..current).rev().find(|&i| need(i) <= r) {
-                self.up_since = None;
-                return i;
-            }
+        // Starvation guard: the buffer has been (nearly) empty for `dip_hold` and the
+        // last two aggregates could not carry the current rendition: step down to
+        // what they carry. Shorter dips (spikes, jitter) stall every rendition alike
+        // and are left to the averages, which is what keeps the rule sticky.
+        let starving_for = if ctx.buffer < ctx.unit_duration {
+            ctx.now - *self.starving_since.get_or_insert(ctx.now)
+        } else {
+            self.starving_since = None;
+            Duration::ZERO
+        };
+        let recent = self.last_rate.max(self.prev_rate).map(|r| r.bps() as f64);
+        if starving_for >= self.cfg.dip_hold
+            && let Some(r) = recent.filter(|&r| r < need(current))
+        {
+            self.up_since = None;
+            // A sustained drop: the averages still remember the old link and would
+            // switch straight back up. Restart them from the new level.
+            self.fast = Ewma::new(self.cfg.fast_half_life);
+            self.slow = Ewma::new(self.cfg.slow_half_life);
+            self.fast.sample(Duration::from_secs(1), r);
+            self.slow.sample(Duration::from_secs(1), r);
+            return (0..current).rev().find(|&i| need(i) <= r).unwrap_or(0);
         }
-        // To stay, a healthy buffer trusts the long-horizon (slow) average: short dips
-        // are absorbed by the buffer; a draining one also listens to the fast average.
-        let slow = self.slow.estimate().unwrap_or(est);
-        // The newest aggregate: after a sudden drop the averages lag by seconds; the
-        // last aggregate does not.
-        let recent = self.last_rate.map_or(est, |r| r.bps() as f64);
-        let est_stay = if fill >= 0.5 { slow } else { est.min(recent) };
         let fits = |i: usize, f: f64, e: f64| need(i) <= e * f;
         // Down: the highest rendition at or below the current one that fits.
-        if !fits(current, factor, est_stay) {
+        if !fits(current, factor, est) {
             self.up_since = None;
-            if let Some(i) = (0..current).rev().find(|&i| fits(i, factor, est_stay)) {
-                self.dip_since = None;
-                return i;
-            }
-            // Nothing fits: a short outage-like dip stalls every rendition alike, so
-            // only drop to the lowest once the dip has lasted `dip_hold`.
-            let since = *self.dip_since.get_or_insert(ctx.now);
-            return if ctx.now - since >= self.cfg.dip_hold {
-                0
-            } else {
-                current
-            };
+            return (0..current)
+                .rev()
+                .find(|&i| fits(i, factor, est))
+                .unwrap_or(0);
         }
-        self.dip_since = None;
+        // With a low buffer, up only when the newest aggregates agree too.
+        let est_up = if fill >= 0.5 {
+            est
+        } else {
+            recent.map_or(est, |r| est.min(r))
+        };
+        let fits = |i: usize, f: f64| fits(i, f, est_up);
         // Up: one step, after the hold time (no hold while the estimate is young, so
         // a fat link reaches the top rendition within the first seconds).
         let up = current + 1;
-        // With a low buffer, up only when the newest aggregate agrees too.
-        let est_up = if fill >= 0.5 { est } else { est.min(recent) };
-        let fits = |i: usize, f: f64| fits(i, f, est_up);
         if up < n && fits(up, factor * self.cfg.up_margin) {
             let young = self.slow.total_weight() < self.cfg.up_hold.as_secs_f64();
             let since = match self.up_since {
