@@ -127,8 +127,11 @@ pub struct Driver {
 
 struct Outcome {
     id: crate::session::RequestId,
-    result: Result<(u16, Bytes, u64, Instant, Instant), TransportError>,
+    result: Result<Fetched, TransportError>,
 }
+
+/// (status, body, header bytes, encoded body length, first byte, last byte)
+type Fetched = (u16, Bytes, u64, Option<u64>, Instant, Instant);
 
 fn header_bytes(r: &reqwest::Response) -> u64 {
     // Status line + "name: value\r\n" per header (HTTP/1.1 size; HPACK is smaller).
@@ -157,6 +160,9 @@ impl Driver {
             .connect_timeout(cfg.connect_timeout)
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(8)
+            // We decode gzip ourselves so the ABR sees the bytes that crossed the
+            // network (a gzip playlist is ~4x smaller than its text).
+            .no_gzip()
             .build()
             .map_err(|e| Error::Http(e.to_string()))?;
         let epoch = tokio::time::Instant::now();
@@ -241,8 +247,10 @@ async fn fetch(
     epoch: tokio::time::Instant,
     stats: Arc<DriverStats>,
     max_body: usize,
-) -> Result<(u16, Bytes, u64, Instant, Instant), TransportError> {
-    let mut rb = client.get(req.url.clone());
+) -> Result<Fetched, TransportError> {
+    let mut rb = client
+        .get(req.url.clone())
+        .header(reqwest::header::ACCEPT_ENCODING, "gzip");
     if let Some(r) = req.range {
         rb = rb.header(reqwest::header::RANGE, r.header_value());
     }
@@ -254,6 +262,10 @@ async fn fetch(
         }
     })?;
     let status = resp.status().as_u16();
+    let gzip = resp
+        .headers()
+        .get(reqwest::header::CONTENT_ENCODING)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
     if resp.version() == reqwest::Version::HTTP_2 {
         stats.http2_responses.fetch_add(1, Ordering::Relaxed);
     }
@@ -304,7 +316,29 @@ async fn fetch(
     stats
         .body_bytes
         .fetch_add(data.len() as u64, Ordering::Relaxed);
-    Ok((status, data, hdr, first.unwrap_or(last), last))
+    let (data, encoded) = if gzip {
+        (gunzip(&data, max_body)?, Some(data.len() as u64))
+    } else {
+        (data, None)
+    };
+    Ok((status, data, hdr, encoded, first.unwrap_or(last), last))
+}
+
+/// Decode a gzip body (playlists), at most `max` bytes out. Hand-written around
+/// flate2 rather than reqwest's transparent gzip so the compressed size stays known.
+fn gunzip(data: &[u8], max: usize) -> Result<Bytes, TransportError> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(data)
+        .take(max as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| TransportError::Other(format!("gzip: {e}")))?;
+    if out.len() > max {
+        return Err(TransportError::Other(format!(
+            "decoded body larger than {max} bytes"
+        )));
+    }
+    Ok(Bytes::from(out))
 }
 
 async fn run(mut l: Loop) -> Result<(), Error> {
@@ -378,7 +412,7 @@ async fn run(mut l: Loop) -> Result<(), Error> {
                 tasks.remove(&id);
                 let t = now(l.epoch);
                 let event = match result {
-                    Ok((status, body, header_bytes, first_byte, last_byte)) => Event::Response { id, status, body, header_bytes, first_byte, last_byte },
+                    Ok((status, body, header_bytes, encoded_len, first_byte, last_byte)) => Event::Response { id, status, body, header_bytes, encoded_len, first_byte, last_byte },
                     Err(error) => Event::Failed { id, error },
                 };
                 l.session.handle(t, event);

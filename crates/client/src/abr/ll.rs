@@ -53,6 +53,9 @@ pub struct LowLatencyConfig {
     /// How long the buffer must stay (nearly) empty before the starvation guard acts
     /// on the newest aggregates alone.
     pub dip_hold: Duration,
+    /// How long the averages must fail to carry the current rendition before
+    /// switching down.
+    pub down_hold: Duration,
 }
 
 impl Default for LowLatencyConfig {
@@ -67,7 +70,8 @@ impl Default for LowLatencyConfig {
             up_margin: 0.9,
             up_hold: Duration::from_millis(500),
             overhead_window: Duration::from_secs(4),
-            dip_hold: Duration::from_millis(1000),
+            dip_hold: Duration::from_secs(2),
+            down_hold: Duration::from_secs(1),
         }
     }
 }
@@ -111,6 +115,7 @@ pub struct LowLatencyRule {
     /// Bytes and transfer time seen before the first aggregate (bootstrap estimate).
     boot: (u64, Duration),
     starving_since: Option<Instant>,
+    down_since: Option<Instant>,
 }
 
 impl LowLatencyRule {
@@ -132,6 +137,7 @@ impl LowLatencyRule {
             up_since: None,
             boot: (0, Duration::ZERO),
             starving_since: None,
+            down_since: None,
             cfg,
         }
     }
@@ -228,13 +234,21 @@ impl AbrRule for LowLatencyRule {
         }
         let fits = |i: usize, f: f64, e: f64| need(i) <= e * f;
         // Down: the highest rendition at or below the current one that fits.
+        // Down once the averages have not carried the current rendition for
+        // `down_hold` (a dip that ends sooner is ridden out).
         if !fits(current, factor, est) {
             self.up_since = None;
-            return (0..current)
-                .rev()
-                .find(|&i| fits(i, factor, est))
-                .unwrap_or(0);
+            let since = *self.down_since.get_or_insert(ctx.now);
+            if ctx.now - since >= self.cfg.down_hold {
+                self.down_since = None;
+                return (0..current)
+                    .rev()
+                    .find(|&i| fits(i, factor, est))
+                    .unwrap_or(0);
+            }
+            return current;
         }
+        self.down_since = None;
         // With a low buffer, up only when the newest aggregates agree too.
         let est_up = if fill >= 0.5 {
             est

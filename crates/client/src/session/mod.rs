@@ -353,6 +353,7 @@ impl Session {
                 status,
                 body,
                 header_bytes,
+                encoded_len,
                 first_byte,
                 last_byte,
             } => {
@@ -378,7 +379,7 @@ impl Session {
                 if (200..300).contains(&status) {
                     self.abr.on_transfer(&TransferSample {
                         kind,
-                        bytes: body.len() as u64,
+                        bytes: encoded_len.unwrap_or(body.len() as u64),
                         header_bytes,
                         requested: sent,
                         first_byte,

@@ -150,6 +150,9 @@ pub enum Event {
         body: Bytes,
         /// Bytes of status line and headers, if known (0 otherwise).
         header_bytes: u64,
+        /// Body bytes as they crossed the network, when a Content-Encoding (gzip)
+        /// was removed; throughput and overhead are measured on these.
+        encoded_len: Option<u64>,
         /// When the first body byte arrived (after any server-side hold).
         first_byte: Instant,
         /// When the last body byte arrived.

@@ -412,7 +412,8 @@ pub fn simulate(trace: &Trace, abr: AbrKind, cfg: &SimConfig) -> SimReport {
                 if cancelled.remove(&id) {
                     continue;
                 }
-                let header_bytes = wire.saturating_sub(body.len() as u64);
+                let header_bytes = cfg.origin.response_overhead.min(wire);
+                let encoded_len = Some(wire - header_bytes);
                 log(
                     &mut report,
                     format!(
@@ -429,6 +430,7 @@ pub fn simulate(trace: &Trace, abr: AbrKind, cfg: &SimConfig) -> SimReport {
                         status,
                         body,
                         header_bytes,
+                        encoded_len,
                         first_byte: first,
                         last_byte: now,
                     },
