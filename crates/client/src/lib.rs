@@ -2,14 +2,18 @@
 //!
 //! Owns the client side of the protocol: a sans-IO [`Session`] state machine (live
 //! edge start, blocking reloads, preload hints, delta updates, rendition reports,
-//! plain live and VOD, failover, retries, AES-128), the ABR rules ([`abr`]), a
-//! deterministic trace simulator ([`sim`]) and a thin tokio/reqwest driver.
+//! plain live and VOD, redundant-variant failover, retries with seeded jitter,
+//! AES-128), the ABR rules ([`abr`]: ours and an hls.js baseline), a deterministic
+//! trace simulator ([`sim`]) and a thin tokio/reqwest [`Driver`] that fills an
+//! `aulos-ring` chunk cache and hands chunks to the decoder with back-pressure.
 //!
-//! Depends on `aulos-manifest` (playlist model, parser, delta merge) and `aulos-ring`
-//! (the chunk cache the driver fills for the decoder).
+//! Depends on `aulos-ring`. Playlists are read by a small interim reader in
+//! `session::codec` until `aulos-manifest`'s parser is wired in (same view types).
 //!
 //! Must never: decode media, read a clock or touch a socket inside the session core
 //! (all time is passed in as [`Instant`]), or hold unbounded queues on the media path.
+//! Known limit: AES-128 is applied per whole segment, so encrypted LL streams are
+//! followed segment by segment, not part by part.
 
 pub mod abr;
 mod driver;

@@ -42,6 +42,21 @@ impl Default for HlsJsConfig {
     }
 }
 
+impl HlsJsConfig {
+    /// Check the values are usable.
+    pub fn validate(&self) -> Result<(), crate::Error> {
+        let ok = self.bandwidth_factor > 0.0
+            && self.bandwidth_up_factor > 0.0
+            && !self.fast_half_life.is_zero()
+            && !self.slow_half_life.is_zero();
+        if ok {
+            Ok(())
+        } else {
+            Err(crate::Error::Config("HlsJsConfig out of range"))
+        }
+    }
+}
+
 /// The hls.js baseline rule.
 #[derive(Debug, Clone)]
 pub struct HlsJsRule {

@@ -454,3 +454,141 @@ mod tests {
         assert!(hex_iv("zz").is_none());
     }
 }
+
+#[cfg(test)]
+mod fixtures {
+    use super::*;
+    use crate::session::playlist::Pos;
+
+    fn media(text: &str) -> MediaView {
+        match parse(text.as_bytes(), None) {
+            Ok((Parsed::Media(v), _)) => v,
+            other => panic!("expected a media playlist: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn apple_style_ll_with_byterange_parts() {
+        // P-TXT-06 (unknown tags ignored), C-HINT-01 (first PART hint only, MAP
+        // hint ignored), byte-range parts with implied offsets.
+        let v = media(include_str!("../../tests/fixtures/apple_ll_byterange.m3u8"));
+        assert_eq!(v.media_sequence, 266);
+        assert_eq!(v.segments.len(), 5);
+        let s269 = &v.segments[3];
+        assert_eq!(s269.msn, 269);
+        assert!(s269.complete);
+        let ranges: Vec<_> = s269
+            .parts
+            .iter()
+            .map(|p| p.range.map(|r| (r.start, r.len)))
+            .collect();
+        assert_eq!(
+            ranges,
+            [
+                Some((0, Some(20000))),
+                Some((20000, Some(23000))),
+                Some((43000, Some(18000)))
+            ]
+        );
+        let hint = v.hint.clone().expect("part hint");
+        assert_eq!(hint.uri, "fileSequence270.mp4");
+        assert_eq!(
+            hint.range,
+            Some(ByteRange {
+                start: 41540,
+                len: None
+            })
+        );
+        assert_eq!(
+            hint.range.map(|r| r.header_value()).as_deref(),
+            Some("bytes=41540-")
+        );
+        assert_eq!(v.next_part_pos(), Some(Pos { msn: 270, part: 2 }));
+        assert_eq!(v.reports.len(), 2);
+        assert_eq!(v.can_skip_until, Some(Duration::from_secs(24)));
+        // Dates follow on from the one tagged segment.
+        let d = |i: usize| v.segments[i].pdt.expect("date");
+        assert_eq!(
+            d(1).duration_since(d(0)).ok(),
+            Some(Duration::from_secs_f64(4.00008))
+        );
+        // Byte-range parts share a URI: found by range start.
+        let second = Some(ByteRange {
+            start: 20000,
+            len: None,
+        });
+        assert_eq!(
+            v.find_part("fileSequence269.mp4", second),
+            Some(Pos { msn: 269, part: 1 })
+        );
+    }
+
+    #[test]
+    fn ffmpeg_ts_vod_with_discontinuity() {
+        let v = media(include_str!("../../tests/fixtures/ffmpeg_ts_vod.m3u8"));
+        assert!(v.ended);
+        assert_eq!(v.segments.len(), 4);
+        assert!(v.segments[2].discontinuity);
+        assert!(!v.segments[1].discontinuity);
+        assert!(v.segments.iter().all(|s| s.complete && s.map.is_none()));
+    }
+
+    #[test]
+    fn aes_keys_and_byteranges() {
+        // checklist C-KEY-01: explicit IV, METHOD=NONE clears, unknown KEYFORMAT ignored.
+        let v = media(include_str!("../../tests/fixtures/aes_byterange.m3u8"));
+        let k = v.segments[0].key.clone().expect("key");
+        assert_eq!(k.method, KeyMethod::Aes128);
+        assert_eq!(k.iv.map(|iv| (iv[14], iv[15])), Some((0xab, 0xcd)));
+        assert_eq!(
+            v.segments[1].range,
+            Some(ByteRange {
+                start: 75232,
+                len: Some(82112)
+            })
+        );
+        assert!(v.segments[2].key.is_none());
+        assert_eq!(
+            v.segments[2].range,
+            Some(ByteRange {
+                start: 157_344,
+                len: Some(69864)
+            })
+        );
+        assert!(
+            v.segments[3].key.is_none(),
+            "streamingkeydelivery KEYFORMAT is ignored"
+        );
+    }
+
+    #[test]
+    fn multivariant_with_audio_groups_and_redundancy() {
+        let (p, _) = parse(
+            include_str!("../../tests/fixtures/multivariant_audio.m3u8").as_bytes(),
+            None,
+        )
+        .expect("parses");
+        let Parsed::Multivariant(vars) = p else {
+            panic!("multivariant expected")
+        };
+        let bw: Vec<u64> = vars.iter().map(|v| v.bandwidth).collect();
+        assert_eq!(
+            bw,
+            [176_000, 56_000, 104_000, 104_000],
+            "I-FRAME variants are not audio renditions"
+        );
+        assert_eq!(vars[3].uri, "https://backup.example/mid/index.m3u8");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics_on_arbitrary_text(body in "#EXTM3U\n(#EXT[-A-Z:=,\"0-9.@]{0,40}\n|[a-z0-9./]{1,12}\n){0,30}") {
+            let _ = parse(body.as_bytes(), None);
+        }
+
+        #[test]
+        fn never_panics_on_arbitrary_bytes(body in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let _ = parse(&body, None);
+        }
+    }
+}

@@ -881,7 +881,7 @@ impl Session {
         let Some((_, Pending::Media(m))) = self.pending.get(&id) else {
             return;
         };
-        if let Some(q) = pl.view.find_part(&m.uri) {
+        if let Some(q) = pl.view.find_part(&m.uri, m.range) {
             let meta = self.unit_meta(q, false);
             if let Some((_, Pending::Media(m))) = self.pending.get_mut(&id) {
                 m.pos = q;
@@ -890,7 +890,12 @@ impl Session {
             if self.next_fetch == Some(q) {
                 self.next_fetch = Some(self.successor(q, false));
             }
-        } else if pl.view.hint.as_ref().is_none_or(|h| h.uri != m.uri) {
+        } else if pl
+            .view
+            .hint
+            .as_ref()
+            .is_none_or(|h| h.uri != m.uri || h.range != m.range)
+        {
             // The hint vanished without becoming a part: cancel it.
             let pos = m.pos;
             self.pending.remove(&id);
@@ -1492,7 +1497,11 @@ impl Session {
                 }
                 if m.hint && m.meta.is_none() {
                     // Arrived before the playlist that lists it: look it up now.
-                    if let Some(q) = self.pl.as_ref().and_then(|pl| pl.view.find_part(&m.uri)) {
+                    if let Some(q) = self
+                        .pl
+                        .as_ref()
+                        .and_then(|pl| pl.view.find_part(&m.uri, m.range))
+                    {
                         m.pos = q;
                         m.meta = self.unit_meta(q, false);
                     }
@@ -1549,7 +1558,7 @@ impl Session {
             let found = self
                 .pl
                 .as_ref()
-                .and_then(|pl| pl.view.find_part(&r.req.uri));
+                .and_then(|pl| pl.view.find_part(&r.req.uri, r.req.range));
             match found {
                 Some(q) => {
                     let mut r = r;

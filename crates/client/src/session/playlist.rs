@@ -191,15 +191,22 @@ impl MediaView {
             .unwrap_or(self.media_sequence)
     }
 
-    /// Where a listed part URI sits.
-    pub fn find_part(&self, uri: &str) -> Option<Pos> {
+    /// Where a listed part sits, by URI and (for byte-range parts, which share one
+    /// URI) the range start of the hint that announced it.
+    pub fn find_part(&self, uri: &str, range: Option<ByteRange>) -> Option<Pos> {
+        let start = range.map(|r| r.start);
         self.segments.iter().find_map(|s| {
-            s.parts.iter().position(|p| p.uri == uri).and_then(|i| {
-                Some(Pos {
-                    msn: s.msn,
-                    part: u32::try_from(i).ok()?,
+            s.parts
+                .iter()
+                .position(|p| {
+                    p.uri == uri && (start.is_none() || p.range.map(|r| r.start) == start)
                 })
-            })
+                .and_then(|i| {
+                    Some(Pos {
+                        msn: s.msn,
+                        part: u32::try_from(i).ok()?,
+                    })
+                })
         })
     }
 
@@ -312,7 +319,10 @@ pub(crate) mod tests {
             v.advance(Pos { msn: 13, part: 2 }, 4),
             Pos { msn: 14, part: 1 }
         );
-        assert_eq!(v.find_part("p11.3.m4s"), Some(Pos { msn: 11, part: 3 }));
+        assert_eq!(
+            v.find_part("p11.3.m4s", None),
+            Some(Pos { msn: 11, part: 3 })
+        );
         assert_eq!(
             v.duration_from(Pos { msn: 12, part: 3 }, false),
             Duration::from_millis(800)

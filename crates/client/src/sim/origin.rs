@@ -84,6 +84,23 @@ impl Default for OriginConfig {
     }
 }
 
+impl OriginConfig {
+    /// Check the values are usable.
+    pub fn validate(&self) -> Result<(), crate::Error> {
+        if self.renditions.is_empty() || self.part_target.is_zero() || self.parts_per_segment == 0 {
+            return Err(crate::Error::Config(
+                "origin needs renditions, a part target and parts per segment",
+            ));
+        }
+        if self.window_segments < 3 {
+            return Err(crate::Error::Config(
+                "origin window must hold at least 3 segments (S-GEN-04)",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The origin's answer to one request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {

@@ -67,6 +67,18 @@ impl Default for SimConfig {
     }
 }
 
+impl SimConfig {
+    /// Check the values are usable.
+    pub fn validate(&self) -> Result<(), crate::Error> {
+        self.origin.validate()?;
+        self.session.validate()?;
+        if self.duration.is_zero() {
+            return Err(crate::Error::Config("simulation duration must be positive"));
+        }
+        Ok(())
+    }
+}
+
 /// Results of one run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimReport {
@@ -223,7 +235,8 @@ impl Player {
     }
 }
 
-/// Run one session with `abr` over `trace`.
+/// Run one session with `abr` over `trace`. An invalid config yields an empty report
+/// (nothing played); call [`SimConfig::validate`] first to see why.
 pub fn simulate(trace: &Trace, abr: AbrKind, cfg: &SimConfig) -> SimReport {
     let mut origin = SimOrigin::new(cfg.origin.clone());
     let mut link = Link::new(trace.clone());
@@ -256,6 +269,9 @@ pub fn simulate(trace: &Trace, abr: AbrKind, cfg: &SimConfig) -> SimReport {
             report.log.push(line);
         }
     };
+    if cfg.validate().is_err() {
+        return report;
+    }
     let Ok(mut session) = Session::new("http://sim/main.m3u8", scfg, now) else {
         return report;
     };
