@@ -389,3 +389,33 @@ fn config_validation() {
     assert!(bad.validate().is_err());
     assert!(aulos_client::Session::new("http://h/a.m3u8", bad, Instant::ZERO).is_err());
 }
+
+#[test]
+fn jumps_back_to_the_live_edge_after_a_long_outage() {
+    // Stall recovery: a 12 s outage leaves playback far behind; the session jumps to
+    // the live edge (flagging a discontinuity) instead of playing 12 s late.
+    let trace = Trace::new(
+        "outage",
+        Duration::from_millis(40),
+        vec![s(5_000, 2000), s(12_000, 0), s(30_000, 2000)],
+    );
+    let r = run(&trace, AbrKind::Fixed(0), one_rendition(), 30);
+    let jumps: Vec<Duration> = r
+        .actions
+        .iter()
+        .filter_map(|(_, a)| match a {
+            Action::JumpedToLive { skipped } => Some(*skipped),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(jumps.len(), 1, "{jumps:?}");
+    assert!(jumps[0] > Duration::from_secs(3), "{jumps:?}");
+    let c = chunks(&r);
+    let after = c.iter().skip_while(|c| !c.discontinuity).count();
+    assert!(after > 20, "kept playing from the edge");
+    assert_eq!(r.order_errors, 0);
+}
+
+fn s(ms: u64, kbps: u64) -> (Duration, Bitrate) {
+    (Duration::from_millis(ms), Bitrate::from_kbps(kbps))
+}

@@ -1712,4 +1712,191 @@ mod tests {
         ));
         assert!(Session::new("not a url", SessionConfig::default(), Instant::ZERO).is_err());
     }
+
+    /// A hand-written LL playlist: segment 10 complete (parts 0..3), segment 11 with
+    /// `tail` parts, and a hint naming `hint`.
+    fn ll_text(tail: u32, hint: &str) -> String {
+        let mut t = String::from(
+            "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXT-X-VERSION:9\n\
+             #EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=0.75\n\
+             #EXT-X-PART-INF:PART-TARGET=0.25\n#EXT-X-MEDIA-SEQUENCE:10\n\
+             #EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:00Z\n",
+        );
+        for p in 0..4 {
+            t += &format!("#EXT-X-PART:DURATION=0.25,URI=\"a10.{p}.mp4\",INDEPENDENT=YES\n");
+        }
+        t += "#EXTINF:1.0,\ns10.mp4\n";
+        for p in 0..tail {
+            t += &format!("#EXT-X-PART:DURATION=0.25,URI=\"a11.{p}.mp4\",INDEPENDENT=YES\n");
+        }
+        t += &format!("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{hint}\"\n");
+        t
+    }
+
+    fn at(ms: u64) -> Instant {
+        Instant::from_epoch(Duration::from_millis(ms))
+    }
+
+    fn ok(id: RequestId, body: &str, t: Instant) -> Event {
+        Event::Response {
+            id,
+            status: 200,
+            body: Bytes::from(body.to_string()),
+            header_bytes: 0,
+            encoded_len: None,
+            first_byte: t,
+            last_byte: t,
+        }
+    }
+
+    fn drain(s: &mut Session) -> Vec<Action> {
+        std::iter::from_fn(|| s.poll_action()).collect()
+    }
+
+    fn reqs(actions: &[Action]) -> Vec<Request> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Request(r) => Some(r.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn scripted_hint_cancelled_when_it_disappears() {
+        // checklist C-START-01, C-HINT-01, C-HINT-02
+        let cfg = SessionConfig {
+            abr: crate::abr::AbrKind::Fixed(0),
+            ..SessionConfig::default()
+        };
+        let mut s = Session::new("http://o/live.m3u8", cfg, at(0)).expect("session");
+        let root = reqs(&drain(&mut s));
+        assert_eq!(root.len(), 1);
+        s.handle(at(10), ok(root[0].id, &ll_text(1, "a11.1.mp4"), at(10)));
+        let r = reqs(&drain(&mut s));
+        let paths: Vec<String> = r
+            .iter()
+            .map(|q| q.url.path().to_string() + "?" + q.url.query().unwrap_or(""))
+            .collect();
+        // Hold-back 0.75 s = 3 parts back from the end: a10.2, a10.3, a11.0; then the
+        // hint and a blocking reload for (11, 1).
+        for want in [
+            "/a10.2.mp4?",
+            "/a10.3.mp4?",
+            "/a11.0.mp4?",
+            "/a11.1.mp4?",
+            "/live.m3u8?_HLS_msn=11&_HLS_part=1",
+        ] {
+            assert!(paths.iter().any(|p| p == want), "{want} not in {paths:?}");
+        }
+        assert!(
+            !paths.iter().any(|p| p == "/a10.1.mp4?"),
+            "nothing before the hold-back point"
+        );
+        let hint = r
+            .iter()
+            .find(|q| q.kind == RequestKind::HintedPart)
+            .expect("hint requested");
+        let reload = r
+            .iter()
+            .find(|q| matches!(q.kind, RequestKind::MediaPlaylist { .. }))
+            .expect("reload");
+        // The server changed its mind: (11, 1) is now announced under another name.
+        let mut next = ll_text(2, "b11.2.mp4");
+        next = next.replace("a11.1.mp4", "b11.1.mp4");
+        s.handle(at(260), ok(reload.id, &next, at(260)));
+        let acts = drain(&mut s);
+        assert!(
+            acts.contains(&Action::Cancel(hint.id)),
+            "stale hint cancelled: {acts:?}"
+        );
+        assert_eq!(s.stats().hints_cancelled, 1);
+        // ... and the part is fetched under its listed name instead.
+        assert!(reqs(&acts).iter().any(|q| q.url.path() == "/b11.1.mp4"));
+    }
+
+    #[test]
+    fn scripted_hint_reused_when_listed() {
+        // checklist C-HINT-02: a hint download that covers a listed part is reused.
+        let cfg = SessionConfig {
+            abr: crate::abr::AbrKind::Fixed(0),
+            ..SessionConfig::default()
+        };
+        let mut s = Session::new("http://o/live.m3u8", cfg, at(0)).expect("session");
+        let root = reqs(&drain(&mut s));
+        s.handle(at(10), ok(root[0].id, &ll_text(1, "a11.1.mp4"), at(10)));
+        let r = reqs(&drain(&mut s));
+        let hint = r
+            .iter()
+            .find(|q| q.kind == RequestKind::HintedPart)
+            .expect("hint")
+            .clone();
+        let reload = r
+            .iter()
+            .find(|q| matches!(q.kind, RequestKind::MediaPlaylist { .. }))
+            .expect("reload")
+            .clone();
+        // The hinted part completes before the playlist that lists it.
+        for q in r
+            .iter()
+            .filter(|q| matches!(q.kind, RequestKind::Part | RequestKind::Init))
+        {
+            s.handle(at(20), ok(q.id, "media", at(20)));
+        }
+        s.handle(at(255), ok(hint.id, "hinted", at(255)));
+        s.handle(at(260), ok(reload.id, &ll_text(2, "a11.2.mp4"), at(260)));
+        let acts = drain(&mut s);
+        assert!(
+            !reqs(&acts).iter().any(|q| q.url.path() == "/a11.1.mp4"),
+            "not fetched twice"
+        );
+        let chunks: Vec<(u64, Option<u32>, Bytes)> = acts
+            .iter()
+            .filter_map(|a| match a {
+                Action::Chunk(c) => Some((c.msn, c.part, c.data.clone())),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            chunks
+                .iter()
+                .any(|c| c.0 == 11 && c.1 == Some(1) && &c.2[..] == b"hinted"),
+            "{chunks:?}"
+        );
+        assert_eq!(s.stats().hints_cancelled, 0);
+    }
+
+    #[test]
+    fn scripted_inconsistent_reload_halts() {
+        // checklist C-RELOAD-03
+        let cfg = SessionConfig {
+            abr: crate::abr::AbrKind::Fixed(0),
+            ..SessionConfig::default()
+        };
+        let mut s = Session::new("http://o/live.m3u8", cfg, at(0)).expect("session");
+        let root = reqs(&drain(&mut s));
+        s.handle(at(10), ok(root[0].id, &ll_text(1, "a11.1.mp4"), at(10)));
+        let reload = reqs(&drain(&mut s))
+            .into_iter()
+            .find(|q| matches!(q.kind, RequestKind::MediaPlaylist { .. }))
+            .expect("reload");
+        s.handle(
+            at(20),
+            ok(
+                reload.id,
+                &ll_text(2, "a11.2.mp4").replace("s10.mp4", "other10.mp4"),
+                at(20),
+            ),
+        );
+        let acts = drain(&mut s);
+        assert!(
+            acts.iter().any(|a| matches!(
+                a,
+                Action::Failed(Error::InconsistentPlaylist { msn: 10, .. })
+            )),
+            "{acts:?}"
+        );
+        assert!(s.is_done());
+    }
 }
