@@ -38,6 +38,9 @@ pub struct DriverConfig {
     pub max_body: usize,
     /// Shape of the ring the driver creates (ignored by [`Driver::spawn_with_ring`]).
     pub ring: aulos_ring::Config,
+    /// Speak HTTP/2 without negotiation on cleartext `http://` (h2c prior
+    /// knowledge). Over https, HTTP/2 is used whenever the server offers it (ALPN).
+    pub http2_prior_knowledge: bool,
 }
 
 impl Default for DriverConfig {
@@ -52,6 +55,7 @@ impl Default for DriverConfig {
                 segments_per_stream: 16,
                 parts_per_segment: 64,
             },
+            http2_prior_knowledge: false,
         }
     }
 }
@@ -156,15 +160,17 @@ impl Driver {
         ring: Arc<ChunkCache>,
     ) -> Result<(Driver, ChunkStream), Error> {
         cfg.validate()?;
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(cfg.connect_timeout)
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(8)
             // We decode gzip ourselves so the ABR sees the bytes that crossed the
             // network (a gzip playlist is ~4x smaller than its text).
-            .no_gzip()
-            .build()
-            .map_err(|e| Error::Http(e.to_string()))?;
+            .no_gzip();
+        if cfg.http2_prior_knowledge {
+            builder = builder.http2_prior_knowledge();
+        }
+        let client = builder.build().map_err(|e| Error::Http(e.to_string()))?;
         let epoch = tokio::time::Instant::now();
         let session = Session::new(url, cfg.session.clone(), Instant::ZERO)?;
         let stream = ring.open_stream().map_err(|e| Error::Ring(e.to_string()))?;
