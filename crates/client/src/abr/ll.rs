@@ -111,7 +111,8 @@ pub struct LowLatencyRule {
     last_sample_end: Option<Instant>,
     /// (time, overhead bytes, media bytes) of recent transfers.
     window: VecDeque<(Instant, u64, u64)>,
-    up_since: Option<(usize, Instant)>,
+    /// (candidate, since when it fits, latency then).
+    up_since: Option<(usize, Instant, Option<Duration>)>,
     /// Bytes and transfer time seen before the first aggregate (bootstrap estimate).
     boot: (u64, Duration),
     starving_since: Option<Instant>,
@@ -261,11 +262,11 @@ impl AbrRule for LowLatencyRule {
         let up = current + 1;
         if up < n && fits(up, factor * self.cfg.up_margin) {
             let young = self.slow.total_weight() < self.cfg.up_hold.as_secs_f64();
-            let since = match self.up_since {
-                Some((i, t)) if i == up => t,
+            let (since, lat0) = match self.up_since {
+                Some((i, t, l)) if i == up => (t, l),
                 _ => {
-                    self.up_since = Some((up, ctx.now));
-                    ctx.now
+                    self.up_since = Some((up, ctx.now, ctx.latency));
+                    (ctx.now, ctx.latency)
                 }
             };
             if young {
@@ -276,8 +277,21 @@ impl AbrRule for LowLatencyRule {
                     .unwrap_or(up);
             }
             if ctx.now - since >= self.cfg.up_hold {
-                self.up_since = None;
-                return up;
+                // Latency-aware (LoL+): if we fell further behind the live edge
+                // during the hold, the current rendition is not really keeping up;
+                // start the hold again instead of going up.
+                let slipped = match (lat0, ctx.latency) {
+                    (Some(a), Some(b)) => b > a + ctx.unit_duration,
+                    _ => false,
+                };
+                self.up_since = if slipped {
+                    Some((up, ctx.now, ctx.latency))
+                } else {
+                    None
+                };
+                if !slipped {
+                    return up;
+                }
             }
         } else {
             self.up_since = None;
