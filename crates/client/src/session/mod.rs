@@ -770,9 +770,23 @@ impl Session {
             }
         }
         let first = self.pl.is_none();
+        // C-SYNC-01: carry the playback position over a switch by time.
+        let anchor = if switching {
+            self.pl
+                .as_ref()
+                .zip(self.next_fetch)
+                .and_then(|(pl, p)| pl.view.time_of(p))
+        } else {
+            None
+        };
         self.pl = Some(loaded);
         if first || self.next_fetch.is_none() {
             self.next_fetch = self.start_pos();
+        } else if let Some(t) = anchor {
+            // Same MSN numbering is only the fallback when dates are missing.
+            if let Some(p) = self.pl.as_ref().and_then(|pl| pl.view.pos_at(t)) {
+                self.next_fetch = Some(p);
+            }
         }
         self.rekey_hint();
         // Plain live: reload timer (C-RELOAD-01).

@@ -181,6 +181,58 @@ impl MediaView {
         }
     }
 
+    /// Wall-clock start of the unit at `pos` (from PROGRAM-DATE-TIME), including the
+    /// position just after the last listed part.
+    pub fn time_of(&self, pos: Pos) -> Option<SystemTime> {
+        let s = self.segment(pos.msn)?;
+        let start = s.pdt?;
+        let before: Duration = s
+            .parts
+            .iter()
+            .take(pos.part as usize)
+            .map(|p| p.duration)
+            .sum();
+        ((pos.part as usize) <= s.parts.len()).then_some(start + before)
+    }
+
+    /// The unit whose start is within half a unit of `t` (C-SYNC-01: renditions are
+    /// aligned by time, not by MSN).
+    pub fn pos_at(&self, t: SystemTime) -> Option<Pos> {
+        let near = |start: SystemTime, d: Duration| {
+            let diff = match t.duration_since(start) {
+                Ok(x) => x,
+                Err(e) => e.duration(),
+            };
+            diff < d / 2
+        };
+        for s in &self.segments {
+            let Some(mut start) = s.pdt else { continue };
+            for (i, p) in s.parts.iter().enumerate() {
+                if near(start, p.duration) {
+                    return Some(Pos {
+                        msn: s.msn,
+                        part: u32::try_from(i).ok()?,
+                    });
+                }
+                start += p.duration;
+            }
+            if s.parts.is_empty() && s.complete && near(start, s.duration) {
+                return Some(Pos {
+                    msn: s.msn,
+                    part: 0,
+                });
+            }
+            if !s.complete && self.part_target.is_some_and(|pt| near(start, pt)) {
+                // Just after the last listed part of the open segment.
+                return Some(Pos {
+                    msn: s.msn,
+                    part: u32::try_from(s.parts.len()).ok()?,
+                });
+            }
+        }
+        None
+    }
+
     /// MSN after the last complete segment.
     pub fn next_msn(&self) -> u64 {
         self.segments
@@ -314,6 +366,23 @@ pub(crate) mod tests {
         let v = ll_view(10, 3, 5, 2);
         assert_eq!(v.next_part_pos(), Some(Pos { msn: 13, part: 2 }));
         assert_eq!(v.next_msn(), 13);
+        // Time alignment (C-SYNC-01): the same instant in a playlist numbered
+        // differently maps to the same unit.
+        let mut v = v;
+        for s in &mut v.segments {
+            s.pdt = Some(
+                std::time::UNIX_EPOCH + Duration::from_secs(1000) + Duration::from_secs(s.msn),
+            );
+        }
+        let t = v.time_of(Pos { msn: 12, part: 3 }).expect("dated");
+        let mut w = v.clone();
+        w.media_sequence += 100;
+        for s in &mut w.segments {
+            s.msn += 100;
+        }
+        assert_eq!(w.pos_at(t), Some(Pos { msn: 112, part: 3 }));
+        let edge = v.time_of(Pos { msn: 13, part: 2 }).expect("edge");
+        assert_eq!(w.pos_at(edge), Some(Pos { msn: 113, part: 2 }));
         assert_eq!(v.parts_per_segment(), Some(5));
         assert_eq!(
             v.advance(Pos { msn: 13, part: 2 }, 4),
