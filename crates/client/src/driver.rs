@@ -88,6 +88,8 @@ pub struct DriverStats {
     pub chunks: AtomicU64,
     /// Requests that used HTTP/2.
     pub http2_responses: AtomicU64,
+    /// gzip-encoded bodies decoded (playlists).
+    pub gzip_bodies: AtomicU64,
 }
 
 /// A chunk handed to the decoder, plus where it sits in the ring.
@@ -323,6 +325,7 @@ async fn fetch(
         .body_bytes
         .fetch_add(data.len() as u64, Ordering::Relaxed);
     let (data, encoded) = if gzip {
+        stats.gzip_bodies.fetch_add(1, Ordering::Relaxed);
         (gunzip(&data, max_body)?, Some(data.len() as u64))
     } else {
         (data, None)

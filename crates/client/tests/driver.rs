@@ -49,7 +49,8 @@ fn response(status: u16, body: bytes::Bytes, content_type: &str) -> Response<Bod
 }
 
 /// The simulator's origin served over HTTP in real time (10 s of stream at start).
-async fn sim_server() -> (std::net::SocketAddr, tokio::time::Instant, SimOrigin) {
+/// With `gzip`, playlists are sent with `Content-Encoding: gzip` (S-GEN-07).
+async fn sim_server(gzip: bool) -> (std::net::SocketAddr, tokio::time::Instant, SimOrigin) {
     let cfg = OriginConfig {
         running_for: Duration::from_secs(10),
         renditions: vec![aulos_client::Bitrate::from_kbps(64)],
@@ -66,11 +67,24 @@ async fn sim_server() -> (std::net::SocketAddr, tokio::time::Instant, SimOrigin)
             let arrival = Instant::from_epoch(epoch.elapsed());
             let reply = o.lock().expect("origin lock").respond(&url, arrival);
             tokio::time::sleep_until(epoch + reply.ready_at.since_epoch()).await;
-            let ct = if url.path().ends_with(".m3u8") {
+            let playlist = url.path().ends_with(".m3u8");
+            let ct = if playlist {
                 "application/vnd.apple.mpegurl"
             } else {
                 "video/mp4"
             };
+            if gzip && playlist && reply.status == 200 {
+                use std::io::Write;
+                let mut e =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                e.write_all(&reply.body).expect("gzip into memory");
+                let mut r = response(200, e.finish().expect("gzip finish").into(), ct);
+                r.headers_mut().insert(
+                    "content-encoding",
+                    axum::http::HeaderValue::from_static("gzip"),
+                );
+                return r;
+            }
             response(reply.status, reply.body, ct)
         }
     })
@@ -81,7 +95,7 @@ async fn sim_server() -> (std::net::SocketAddr, tokio::time::Instant, SimOrigin)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ll_hls_origin_in_real_time() {
     // checklist C-START-01, C-BLK-01, C-HINT-01, P-HINT-04
-    let (addr, epoch, reference) = sim_server().await;
+    let (addr, epoch, reference) = sim_server(false).await;
     let (driver, mut chunks) =
         Driver::spawn(&format!("http://{addr}/main.m3u8"), DriverConfig::default())
             .expect("driver starts");
@@ -269,8 +283,9 @@ async fn ffmpeg_mpegts_vod() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http2_when_the_server_speaks_it() {
-    // checklist S-GEN-09 (client side): h2c prior knowledge against axum/hyper.
-    let (addr, _, _) = sim_server().await;
+    // checklist S-GEN-09 (client side): h2c prior knowledge against axum/hyper;
+    // S-GEN-07: gzip'd playlists decoded by the driver.
+    let (addr, _, _) = sim_server(true).await;
     let cfg = DriverConfig {
         http2_prior_knowledge: true,
         ..DriverConfig::default()
@@ -297,6 +312,10 @@ async fn http2_when_the_server_speaks_it() {
         "every response over HTTP/2"
     );
     assert!(h2 >= 6);
+    assert!(
+        st.gzip_bodies.load(std::sync::atomic::Ordering::Relaxed) >= 2,
+        "gzip'd playlists decoded"
+    );
     driver.abort();
 }
 
@@ -304,7 +323,7 @@ async fn http2_when_the_server_speaks_it() {
 async fn back_pressure_stops_the_driver() {
     // A decoder that does not read: the driver must stop at the channel bound
     // instead of buffering (nothing unbounded on the media path).
-    let (addr, _, _) = sim_server().await;
+    let (addr, _, _) = sim_server(false).await;
     let cfg = DriverConfig {
         channel_capacity: 2,
         ..DriverConfig::default()
