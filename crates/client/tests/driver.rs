@@ -18,7 +18,7 @@ const TEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 async fn serve<F, Fut>(handler: F) -> std::net::SocketAddr
 where
-    F: Fn(String) -> Fut + Clone + Send + Sync + 'static,
+    F: Fn(String, Option<String>) -> Fut + Clone + Send + Sync + 'static,
     Fut: std::future::Future<Output = Response<Body>> + Send + 'static,
 {
     let app = axum::Router::new().fallback(move |req: Request<Body>| {
@@ -28,7 +28,12 @@ where
             .path_and_query()
             .map(|p| p.as_str().to_string())
             .unwrap_or_default();
-        async move { h(pq).await }
+        let range = req
+            .headers()
+            .get("range")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        async move { h(pq, range).await }
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -60,7 +65,7 @@ async fn sim_server(gzip: bool) -> (std::net::SocketAddr, tokio::time::Instant, 
     let reference = SimOrigin::new(cfg);
     let epoch = tokio::time::Instant::now();
     let o = origin.clone();
-    let addr = serve(move |pq: String| {
+    let addr = serve(move |pq: String, _range| {
         let o = o.clone();
         async move {
             let url = url::Url::parse(&format!("http://sim{pq}")).expect("url");
@@ -163,7 +168,15 @@ async fn ll_hls_origin_in_real_time() {
     driver.abort();
 }
 
-fn ffmpeg_hls(dir: &Path, fmp4: bool) -> bool {
+#[derive(Clone, Copy, PartialEq)]
+enum Layout {
+    Fmp4,
+    Ts,
+    /// One `.ts` file, segments as EXT-X-BYTERANGE slices (fetched with Range).
+    TsSingleFile,
+}
+
+fn ffmpeg_hls(dir: &Path, layout: Layout) -> bool {
     let mut cmd = std::process::Command::new("ffmpeg");
     cmd.args([
         "-hide_banner",
@@ -187,13 +200,19 @@ fn ffmpeg_hls(dir: &Path, fmp4: bool) -> bool {
         "-hls_playlist_type",
         "vod",
     ]);
-    if fmp4 {
-        cmd.args([
-            "-hls_segment_type",
-            "fmp4",
-            "-hls_fmp4_init_filename",
-            "init.mp4",
-        ]);
+    match layout {
+        Layout::Fmp4 => {
+            cmd.args([
+                "-hls_segment_type",
+                "fmp4",
+                "-hls_fmp4_init_filename",
+                "init.mp4",
+            ]);
+        }
+        Layout::TsSingleFile => {
+            cmd.args(["-hls_flags", "single_file"]);
+        }
+        Layout::Ts => {}
     }
     cmd.arg(dir.join("index.m3u8"));
     cmd.status().map(|s| s.success()).unwrap_or(false)
@@ -206,13 +225,44 @@ fn temp_dir(tag: &str) -> PathBuf {
     d
 }
 
-async fn play_ffmpeg_vod(fmp4: bool) {
-    let dir = temp_dir(if fmp4 { "fmp4" } else { "ts" });
-    if !ffmpeg_hls(&dir, fmp4) {
+/// `bytes=a-b` → the slice (206), else the whole body.
+fn ranged(body: Vec<u8>, range: Option<String>) -> Response<Body> {
+    let parsed = range
+        .as_deref()
+        .and_then(|r| r.strip_prefix("bytes="))
+        .and_then(|r| {
+            let (a, b) = r.split_once('-')?;
+            let a: usize = a.parse().ok()?;
+            let b: usize = if b.is_empty() {
+                body.len().checked_sub(1)?
+            } else {
+                b.parse().ok()?
+            };
+            (a <= b && b < body.len()).then_some((a, b))
+        });
+    match (range, parsed) {
+        (None, _) => response(200, body.into(), "application/octet-stream"),
+        (Some(_), Some((a, b))) => response(
+            206,
+            bytes::Bytes::copy_from_slice(&body[a..=b]),
+            "application/octet-stream",
+        ),
+        (Some(_), None) => response(416, bytes::Bytes::new(), "text/plain"),
+    }
+}
+
+async fn play_ffmpeg_vod(layout: Layout) {
+    let fmp4 = layout == Layout::Fmp4;
+    let dir = temp_dir(match layout {
+        Layout::Fmp4 => "fmp4",
+        Layout::Ts => "ts",
+        Layout::TsSingleFile => "ts1",
+    });
+    if !ffmpeg_hls(&dir, layout) {
         panic!("ffmpeg failed to write HLS (is ffmpeg installed?)");
     }
     let root = dir.clone();
-    let addr = serve(move |pq: String| {
+    let addr = serve(move |pq: String, range: Option<String>| {
         let root = root.clone();
         async move {
             let path = pq
@@ -225,17 +275,24 @@ async fn play_ffmpeg_vod(fmp4: bool) {
                 return response(400, bytes::Bytes::new(), "text/plain");
             }
             match tokio::fs::read(root.join(&path)).await {
-                Ok(b) => response(200, b.into(), "application/octet-stream"),
+                Ok(b) => ranged(b, range),
                 Err(_) => response(404, bytes::Bytes::new(), "text/plain"),
             }
         }
     })
     .await;
     let playlist = std::fs::read_to_string(dir.join("index.m3u8")).expect("playlist");
-    let segments: Vec<&str> = playlist
-        .lines()
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .collect();
+    // (file, byte range) per segment, straight from ffmpeg's playlist.
+    let mut segments: Vec<(&str, Option<(usize, usize)>)> = Vec::new();
+    let mut range = None;
+    for l in playlist.lines() {
+        if let Some(r) = l.strip_prefix("#EXT-X-BYTERANGE:") {
+            let (n, o) = r.split_once('@').expect("ffmpeg writes offsets");
+            range = Some((o.parse().expect("offset"), n.parse().expect("length")));
+        } else if !l.is_empty() && !l.starts_with('#') {
+            segments.push((l, range.take()));
+        }
+    }
     assert!(segments.len() >= 3, "{playlist}");
     let (driver, mut chunks) = Driver::spawn(
         &format!("http://{addr}/index.m3u8"),
@@ -253,9 +310,17 @@ async fn play_ffmpeg_vod(fmp4: bool) {
     .await
     .expect("VOD played to the end");
     assert_eq!(got.len(), segments.len(), "one chunk per segment");
-    for (d, name) in got.iter().zip(&segments) {
-        let want = std::fs::read(dir.join(name)).expect("segment file");
-        assert_eq!(d.chunk.data.as_ref(), want.as_slice(), "segment {name}");
+    assert_eq!(
+        layout == Layout::TsSingleFile,
+        segments.iter().all(|s| s.1.is_some())
+    );
+    for (d, (name, range)) in got.iter().zip(&segments) {
+        let file = std::fs::read(dir.join(name)).expect("segment file");
+        let want = match range {
+            Some((off, len)) => &file[*off..off + len],
+            None => &file[..],
+        };
+        assert_eq!(d.chunk.data.as_ref(), want, "segment {name} {range:?}");
         assert_eq!(d.chunk.part, None);
     }
     if fmp4 {
@@ -273,12 +338,18 @@ async fn play_ffmpeg_vod(fmp4: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ffmpeg_fmp4_vod() {
-    play_ffmpeg_vod(true).await;
+    play_ffmpeg_vod(Layout::Fmp4).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ffmpeg_single_file_byteranges() {
+    // checklist P-BYTE-01 (client side): segments fetched with Range requests.
+    play_ffmpeg_vod(Layout::TsSingleFile).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ffmpeg_mpegts_vod() {
-    play_ffmpeg_vod(false).await;
+    play_ffmpeg_vod(Layout::Ts).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
