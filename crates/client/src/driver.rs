@@ -150,6 +150,19 @@ fn header_bytes(r: &reqwest::Response) -> u64 {
 
 impl Driver {
     /// Start playing `url` on the current tokio runtime with a ring of its own.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), aulos_client::Error> {
+    /// use aulos_client::{Driver, DriverConfig};
+    /// let (driver, mut chunks) = Driver::spawn("https://example.invalid/live.m3u8", DriverConfig::default())?;
+    /// while let Some(d) = chunks.next().await {
+    ///     // d.chunk.init (if any) goes to the decoder first, then d.chunk.data.
+    ///     driver.set_buffer(std::time::Duration::from_millis(600)); // from the player
+    /// #   let _ = d;
+    /// }
+    /// driver.join().await
+    /// # }
+    /// ```
     pub fn spawn(url: &str, cfg: DriverConfig) -> Result<(Driver, ChunkStream), Error> {
         let ring = Arc::new(ChunkCache::new(cfg.ring).map_err(|e| Error::Ring(e.to_string()))?);
         Self::spawn_with_ring(url, cfg, ring)

@@ -234,6 +234,19 @@ pub(crate) fn directive_url(base: &Url, block: Option<(u64, Option<u32>)>, skip:
 
 impl Session {
     /// Start a session for `url` (a multivariant or media playlist).
+    ///
+    /// ```
+    /// use aulos_client::{Action, Event, Instant, Session, SessionConfig};
+    /// let mut s = Session::new("http://o/live.m3u8", SessionConfig::default(), Instant::ZERO)?;
+    /// let Some(Action::Request(req)) = s.poll_action() else { panic!("first action is a request") };
+    /// assert_eq!(req.url.as_str(), "http://o/live.m3u8");
+    /// // The driver performs it and reports back; a 404 is retried after a backoff.
+    /// let t = Instant::ZERO;
+    /// let body = bytes::Bytes::new();
+    /// s.handle(t, Event::Response { id: req.id, status: 404, body, header_bytes: 0, encoded_len: None, first_byte: t, last_byte: t });
+    /// assert!(s.poll_timeout().is_some());
+    /// # Ok::<(), aulos_client::Error>(())
+    /// ```
     pub fn new(url: &str, cfg: SessionConfig, now: Instant) -> Result<Self, Error> {
         cfg.validate()?;
         let root = Url::parse(url).map_err(|e| Error::Url {
