@@ -419,3 +419,39 @@ fn jumps_back_to_the_live_edge_after_a_long_outage() {
 fn s(ms: u64, kbps: u64) -> (Duration, Bitrate) {
     (Duration::from_millis(ms), Bitrate::from_kbps(kbps))
 }
+
+#[test]
+fn fails_over_to_a_lower_rendition_when_one_keeps_failing() {
+    // The top rendition's playlists always 503: the ABR starts there on a fat link,
+    // the retries run out, the session falls back to the next one down, keeps
+    // playing, and does not go back while the dead rendition cools down.
+    let origin = OriginConfig {
+        faults: vec![Fault {
+            pattern: "/r2/a.m3u8".into(),
+            status: 503,
+            times: 10_000,
+        }],
+        ..OriginConfig::default()
+    };
+    let r = run(&flat(2000), AbrKind::LowLatency, origin, 15);
+    let c = chunks(&r);
+    assert!(
+        c.iter().all(|c| c.rendition == 1),
+        "the best live rendition"
+    );
+    assert!(c.len() > 40, "kept playing: {}", c.len());
+    assert!(c.iter().all(|c| c.rendition < 2));
+    assert!(
+        !r.actions
+            .iter()
+            .any(|(_, a)| matches!(a, Action::Failed(_)))
+    );
+    let r2_requests = requests(&r)
+        .iter()
+        .filter(|(_, q)| q.url.path() == "/r2/a.m3u8")
+        .count() as u32;
+    assert!(
+        r2_requests <= 2 * SessionConfig::default().max_retries,
+        "{r2_requests} requests to the dead rendition"
+    );
+}

@@ -74,6 +74,8 @@ struct Rendition {
     bandwidth: Bitrate,
     uris: Vec<Url>,
     active: usize,
+    /// After its playlists kept failing: not chosen again before this time.
+    dead_until: Option<Instant>,
 }
 
 impl Rendition {
@@ -103,6 +105,8 @@ struct PlaylistReq {
     attempt: u32,
     /// Part of a rendition switch (or the first load).
     switch: bool,
+    /// The switch is a failover (the previous rendition's playlist kept failing).
+    failover: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -146,6 +150,9 @@ struct Ready {
 /// Most parts a blocking reload may ask beyond the last listed one (the Advance
 /// Part Limit is 3 / PART-TARGET: 15 parts at 200 ms).
 const MAX_RELOAD_LOOKAHEAD: u32 = 8;
+
+/// How long a rendition whose playlists kept failing is left alone.
+const DEAD_RENDITION_COOLDOWN: Duration = Duration::from_secs(30);
 
 /// Small bounded cache (init sections, keys): at most `CACHE_CAP` entries, oldest
 /// evicted first.
@@ -597,6 +604,7 @@ impl Session {
             block,
             attempt: 0,
             switch: false,
+            failover: false,
         };
         self.send_playlist(now, req);
     }
@@ -620,6 +628,7 @@ impl Session {
                         bandwidth: Bitrate(v.bandwidth),
                         uris: vec![u],
                         active: 0,
+                        dead_until: None,
                     });
                 }
                 if rs.is_empty() {
@@ -646,6 +655,7 @@ impl Session {
                     block: None,
                     attempt: 0,
                     switch: true,
+                    failover: false,
                 };
                 self.send_playlist(now, req);
             }
@@ -654,6 +664,7 @@ impl Session {
                     bandwidth: Bitrate(0),
                     uris: vec![self.root.clone()],
                     active: 0,
+                    dead_until: None,
                 }];
                 self.current = 0;
                 let req = PlaylistReq {
@@ -662,6 +673,7 @@ impl Session {
                     block: None,
                     attempt: 0,
                     switch: true,
+                    failover: false,
                 };
                 self.on_playlist(now, req, view, raw);
             }
@@ -778,7 +790,11 @@ impl Session {
                 self.actions.push_back(Action::Switched {
                     from,
                     to: req.rendition,
-                    reason: crate::session::SwitchReason::Abr,
+                    reason: if req.failover {
+                        SwitchReason::Failover
+                    } else {
+                        SwitchReason::Abr
+                    },
                 });
             }
         }
@@ -1166,6 +1182,12 @@ impl Session {
             unit_duration: unit,
         };
         let want = self.abr.choose(&ctx).min(ladder.len() - 1);
+        // Never back onto a rendition that just failed: the highest live one below.
+        let alive = |r: &Rendition| r.dead_until.is_none_or(|t| t <= now);
+        let want = (0..=want)
+            .rev()
+            .find(|&i| alive(&self.renditions[i]))
+            .unwrap_or(self.current);
         if want == self.current {
             return;
         }
@@ -1190,6 +1212,7 @@ impl Session {
                 block,
                 attempt: 0,
                 switch: true,
+                failover: false,
             },
         );
     }
@@ -1628,14 +1651,11 @@ impl Session {
                     // Give up on this rendition: fail over to a lower one if any.
                     if req.rendition > 0 {
                         let to = req.rendition - 1;
+                        self.renditions[req.rendition].dead_until =
+                            Some(now + DEAD_RENDITION_COOLDOWN);
                         if req.switch {
                             self.switch_to = None;
                         }
-                        self.actions.push_back(Action::Switched {
-                            from: req.rendition,
-                            to,
-                            reason: SwitchReason::Failover,
-                        });
                         self.switch_to = Some(to);
                         return self.send_playlist(
                             now,
@@ -1645,6 +1665,7 @@ impl Session {
                                 block: None,
                                 attempt: 0,
                                 switch: true,
+                                failover: true,
                             },
                         );
                     }
