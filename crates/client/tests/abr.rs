@@ -105,3 +105,40 @@ fn enough_bandwidth_for_the_lowest_rendition_with_ll_overhead_means_no_stalls() 
     assert_eq!(ours.rebuffer_count, 0, "{ours:?}");
     assert!(ours.mean_bitrate >= Bitrate::from_kbps(48));
 }
+
+#[test]
+fn lossy_links_never_break_playback_order() {
+    // 5 % of requests reset on every shape: retries with jittered backoff keep the
+    // session going, chunks stay in order, nothing fails for good.
+    let mut shapes = unseen();
+    shapes.push(Trace::new(
+        "u_fat",
+        Duration::from_millis(30),
+        vec![s(60_000, 3_000)],
+    ));
+    for t in shapes {
+        let t = Trace { loss: 0.05, ..t };
+        for abr in [AbrKind::LowLatency, AbrKind::HlsJs] {
+            let cfg = SimConfig {
+                duration: Duration::from_secs(40),
+                seed: 11,
+                ..SimConfig::default()
+            };
+            let r = simulate(&t, abr, &cfg);
+            assert_eq!(r.order_errors, 0, "{} {}", t.name, r.abr);
+            assert!(
+                r.stats.retries > 0,
+                "{} {}: loss causes retries",
+                t.name,
+                r.abr
+            );
+            assert!(
+                r.played > Duration::from_secs(20),
+                "{} {}: played {:?}",
+                t.name,
+                r.abr,
+                r.played
+            );
+        }
+    }
+}
