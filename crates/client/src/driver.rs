@@ -129,6 +129,7 @@ pub struct Driver {
     buffer_us: Arc<AtomicU64>,
     ring: Arc<ChunkCache>,
     stream: StreamId,
+    jump: Arc<tokio::sync::Notify>,
 }
 
 struct Outcome {
@@ -192,6 +193,7 @@ impl Driver {
         let (tx, rx) = mpsc::channel(cfg.channel_capacity);
         let stats = Arc::new(DriverStats::default());
         let buffer_us = Arc::new(AtomicU64::new(0));
+        let jump = Arc::new(tokio::sync::Notify::new());
         let task = tokio::spawn(run(Loop {
             session,
             client,
@@ -202,6 +204,7 @@ impl Driver {
             stats: stats.clone(),
             buffer_us: buffer_us.clone(),
             max_body: cfg.max_body,
+            jump: jump.clone(),
         }));
         Ok((
             Driver {
@@ -210,6 +213,7 @@ impl Driver {
                 buffer_us,
                 ring,
                 stream,
+                jump,
             },
             ChunkStream { rx },
         ))
@@ -221,6 +225,12 @@ impl Driver {
             buffer.as_micros().min(u128::from(u64::MAX)) as u64,
             Ordering::Relaxed,
         );
+    }
+
+    /// Ask the session to jump to the live edge (the player's latency controller
+    /// gave up catching up). See [`Session::jump_to_live`].
+    pub fn jump_to_live(&self) {
+        self.jump.notify_one();
     }
 
     /// Counters.
@@ -256,6 +266,7 @@ struct Loop {
     stats: Arc<DriverStats>,
     buffer_us: Arc<AtomicU64>,
     max_body: usize,
+    jump: Arc<tokio::sync::Notify>,
 }
 
 fn now(epoch: tokio::time::Instant) -> Instant {
@@ -438,6 +449,10 @@ async fn run(mut l: Loop) -> Result<(), Error> {
                     Err(error) => Event::Failed { id, error },
                 };
                 l.session.handle(t, event);
+            }
+            _ = l.jump.notified() => {
+                let t = now(l.epoch);
+                l.session.jump_to_live(t);
             }
             _ = async {
                 match timeout {

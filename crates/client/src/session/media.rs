@@ -527,7 +527,8 @@ impl Session {
         };
         let behind = pl.view.duration_from(front, false);
         let fell_off = front.msn < pl.view.first_msn();
-        if behind <= limit && !fell_off {
+        let asked = std::mem::take(&mut self.jump_requested);
+        if behind <= limit && !fell_off && !asked {
             return;
         }
         let Some(start) = self.start_pos() else {

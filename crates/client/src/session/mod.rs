@@ -185,6 +185,7 @@ pub struct Session {
     delivered_init: Option<(Url, Map)>,
     force_discontinuity: bool,
     last_delivered: Option<Pos>,
+    jump_requested: bool,
     buffer: Duration,
     next_id: u64,
     actions: VecDeque<Action>,
@@ -288,6 +289,7 @@ impl Session {
             delivered_init: None,
             force_discontinuity: false,
             last_delivered: None,
+            jump_requested: false,
             buffer: Duration::ZERO,
             next_id: 0,
             actions: VecDeque::new(),
@@ -326,6 +328,15 @@ impl Session {
     /// Report how much media the player has buffered ahead of its playhead.
     pub fn set_buffer(&mut self, buffer: Duration) {
         self.buffer = buffer;
+    }
+
+    /// Jump to the live edge (PART-HOLD-BACK / HOLD-BACK from the end) at the next
+    /// step, e.g. when the player's latency controller gives up catching up.
+    /// Media before the new position is cancelled; the next chunk is flagged as a
+    /// discontinuity. No effect for VOD or when already at the edge.
+    pub fn jump_to_live(&mut self, now: Instant) {
+        self.jump_requested = true;
+        self.pump(now);
     }
 
     /// Counters.
@@ -757,5 +768,61 @@ mod tests {
             "{acts:?}"
         );
         assert!(s.is_done());
+    }
+
+    #[test]
+    fn scripted_jump_to_live_on_request() {
+        let cfg = SessionConfig {
+            abr: crate::abr::AbrKind::Fixed(0),
+            ..SessionConfig::default()
+        };
+        let mut s = Session::new("http://o/live.m3u8", cfg, at(0)).expect("session");
+        let root = reqs(&drain(&mut s));
+        s.handle(at(10), ok(root[0].id, &ll_text(1, "a11.1.mp4"), at(10)));
+        let r = reqs(&drain(&mut s));
+        let reload = r
+            .iter()
+            .find(|q| matches!(q.kind, RequestKind::MediaPlaylist { .. }))
+            .expect("reload");
+        // Nothing at the edge moves; asking to jump changes nothing.
+        s.jump_to_live(at(20));
+        assert!(
+            !drain(&mut s)
+                .iter()
+                .any(|a| matches!(a, Action::JumpedToLive { .. }))
+        );
+        // The media requests hang while the stream moves 2 s on: segment 11 is
+        // complete and segment 12 is listed too.
+        let mut later = ll_text(0, "a13.0.mp4");
+        let parts11: String = (0..4)
+            .map(|p| format!("#EXT-X-PART:DURATION=0.25,URI=\"a11.{p}.mp4\",INDEPENDENT=YES\n"))
+            .collect();
+        let parts12: String = (0..4)
+            .map(|p| format!("#EXT-X-PART:DURATION=0.25,URI=\"a12.{p}.mp4\",INDEPENDENT=YES\n"))
+            .collect();
+        later = later.replace(
+            "#EXT-X-PRELOAD-HINT",
+            &format!("{parts11}#EXTINF:1.0,\ns11.mp4\n{parts12}#EXTINF:1.0,\ns12.mp4\n#EXT-X-PRELOAD-HINT"),
+        );
+        s.handle(at(2000), ok(reload.id, &later, at(2000)));
+        drain(&mut s);
+        s.jump_to_live(at(2001));
+        let acts = drain(&mut s);
+        assert!(
+            acts.iter()
+                .any(|a| matches!(a, Action::JumpedToLive { .. })),
+            "{acts:?}"
+        );
+        assert!(
+            acts.iter().any(|a| matches!(a, Action::Cancel(_))),
+            "old media cancelled"
+        );
+        // Hold-back from the new end: a12.1, a12.2, a12.3.
+        let paths: Vec<String> = reqs(&acts)
+            .iter()
+            .map(|q| q.url.path().to_string())
+            .collect();
+        assert!(paths.iter().any(|p| p == "/a12.1.mp4"), "{paths:?}");
+        assert_eq!(s.stats().live_jumps, 1);
     }
 }
