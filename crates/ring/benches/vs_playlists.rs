@@ -1,1 +1,549 @@
-fn main() {}
+//! `aulos-ring` against the baseline `playlists::ChunkCache` 0.1.6, same run, same
+//! harness, on the baseline README's three scenarios plus get latency, put latency
+//! under 1000 readers, and waiter fan-out.
+//!
+//! Run: `cargo bench -p aulos-ring --bench vs_playlists` (optionally `-- --secs 2`).
+//!
+//! Both rings run in the same tokio multi-thread runtime with the same task layout as
+//! the baseline's own benchmark tests (`test_concurrent_read_write`,
+//! `test_massive_concurrent_reads`). The baseline's locks are tokio locks, whose
+//! acquisition consumes the task's co-operative budget; our calls are synchronous, so
+//! our loops call `tokio::task::consume_budget()` once per operation to yield exactly
+//! as often.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use aulos_ring::{ChunkCache, ChunkKey, ChunkMeta, Config};
+use bytes::Bytes;
+use playlists::Options;
+use playlists::chunk_cache::ChunkCache as Baseline;
+
+const KB64: usize = 64 * 1024;
+/// Scenario 3 readers check the clock and publish their count once per batch (both
+/// rings alike), so the harness's own overhead does not dominate a ~30 ns read.
+const BATCH: usize = 64;
+
+fn main() {
+    let secs: f64 = std::env::args()
+        .skip_while(|a| a != "--secs")
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2.0);
+    let dur = Duration::from_secs_f64(secs);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    println!(
+        "aulos-ring vs playlists::ChunkCache 0.1.6 — {secs} s per measurement, 2 worker threads\n"
+    );
+    let mut rows: Vec<(String, f64, f64, &str)> = Vec::new();
+
+    // 1. single stream, sequential 64 KB writes
+    let b = rt.block_on(baseline_single(dur));
+    let a = rt.block_on(aulos_single(dur));
+    rows.push(("1. single-stream 64 KB puts/s".into(), b, a, "≥ 100×"));
+    rows.push((
+        "1. single-stream MB/s".into(),
+        b * KB64 as f64 / 1e6,
+        a * KB64 as f64 / 1e6,
+        "",
+    ));
+
+    // 2. 8 streams, 1 writer + 2 readers each
+    let (bw, br) = rt.block_on(baseline_multi(dur));
+    let (aw, ar) = rt.block_on(aulos_multi(dur));
+    rows.push(("2. 8 streams writes/s".into(), bw, aw, "≥ 10×"));
+    rows.push(("2. 8 streams reads/s".into(), br, ar, "≥ 10×"));
+
+    // 3. 1000 readers + 1 writer
+    let b3 = rt.block_on(baseline_massive(dur));
+    let a3 = rt.block_on(aulos_massive(dur));
+    rows.push(("3. 1000 readers reads/s".into(), b3.reads, a3.reads, "≥ 5×"));
+    rows.push(("3. 1000 readers writes/s".into(), b3.writes, a3.writes, ""));
+
+    println!(
+        "{:<34} {:>16} {:>16} {:>9}  target",
+        "scenario", "playlists", "aulos-ring", "ratio"
+    );
+    for (name, b, a, target) in &rows {
+        println!("{name:<34} {b:>16.0} {a:>16.0} {:>8.1}×  {target}", a / b);
+    }
+
+    // get latency, single thread, warm
+    let (bg, ag) = rt.block_on(get_latency());
+    println!(
+        "\nget latency (mean over 1M gets, one thread): playlists {bg:.1} ns, aulos-ring {ag:.1} ns"
+    );
+
+    // put in-call p99, solo vs with 1000 readers running
+    let solo = rt.block_on(aulos_put_p99(dur, 0));
+    let loaded = rt.block_on(aulos_put_p99(dur, 1000));
+    println!(
+        "aulos-ring put latency in-call: solo p50 {:.0} ns p99 {:.0} ns; with 1000 readers p50 {:.0} ns p99 {:.0} ns → p99 ratio {:.2} (target ≤ 2)",
+        solo.0,
+        solo.1,
+        loaded.0,
+        loaded.1,
+        loaded.1 / solo.1
+    );
+
+    // waiter fan-out
+    let (p50, p99) = rt.block_on(fanout(10_000, 20));
+    println!(
+        "wake-up fan-out, 10,000 waiters on one key, put → last waiter woken: p50 {p50:.2} ms, p99 {p99:.2} ms (20 rounds)"
+    );
+}
+
+// ---------- scenario 1 ----------
+
+async fn baseline_single(dur: Duration) -> f64 {
+    let cache = Baseline::new(Options {
+        num_playlists: 1,
+        ..Options::default()
+    });
+    let idx = cache.get_or_create_stream_idx(1).await;
+    let data = Bytes::from(vec![0xABu8; KB64]);
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < dur {
+        for _ in 0..64 {
+            cache.append(idx, data.clone()).await.unwrap();
+        }
+        n += 64;
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+async fn aulos_single(dur: Duration) -> f64 {
+    let ring = ChunkCache::new(Config {
+        streams: 1,
+        segments_per_stream: 32,
+        parts_per_segment: 128,
+    })
+    .unwrap();
+    let s = ring.open_stream().unwrap();
+    let data = Bytes::from(vec![0xABu8; KB64]);
+    let parts = 128u64;
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < dur {
+        for _ in 0..64 {
+            let key = ChunkKey::new(n / parts, (n % parts) as u32);
+            ring.put(s, key, data.clone(), ChunkMeta::default())
+                .unwrap();
+            tokio::task::consume_budget().await;
+            n += 1;
+        }
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+// ---------- scenario 2 ----------
+
+async fn baseline_multi(dur: Duration) -> (f64, f64) {
+    const STREAMS: usize = 8;
+    let cache = Arc::new(Baseline::new(Options {
+        num_playlists: STREAMS,
+        buffer_size_kb: 64,
+        max_parts_per_segment: 10000,
+        ..Options::default()
+    }));
+    for i in 0..STREAMS {
+        cache.get_or_create_stream_idx(i as u64).await;
+        cache.append(i, Bytes::from(vec![0u8; KB64])).await.ok();
+    }
+    let (writes, reads) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let mut hs = Vec::new();
+    let start = Instant::now();
+    for s in 0..STREAMS {
+        let (c, w) = (cache.clone(), writes.clone());
+        hs.push(tokio::spawn(async move {
+            let data = Bytes::from(vec![0xABu8; KB64]);
+            while start.elapsed() < dur {
+                if c.append(s, data.clone()).await.is_ok() {
+                    w.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+        for _ in 0..2 {
+            let (c, r) = (cache.clone(), reads.clone());
+            hs.push(tokio::spawn(async move {
+                let mut slot = 1usize;
+                while start.elapsed() < dur {
+                    if c.get(s, slot).await.is_some() {
+                        r.fetch_add(1, Ordering::Relaxed);
+                        if let Some(last) = c.last(s) {
+                            slot = if slot >= last { 1 } else { slot + 1 };
+                        }
+                    }
+                }
+            }));
+        }
+    }
+    for h in hs {
+        h.await.unwrap();
+    }
+    let t = start.elapsed().as_secs_f64();
+    (
+        writes.load(Ordering::Relaxed) as f64 / t,
+        reads.load(Ordering::Relaxed) as f64 / t,
+    )
+}
+
+/// Sequential position `n` → key in a ring of `parts` parts per segment.
+fn key_of(n: u64, parts: u64) -> ChunkKey {
+    ChunkKey::new(n / parts, (n % parts) as u32)
+}
+
+async fn aulos_multi(dur: Duration) -> (f64, f64) {
+    const STREAMS: usize = 8;
+    const PARTS: u64 = 128;
+    const SEGS: u64 = 32;
+    let ring = Arc::new(
+        ChunkCache::new(Config {
+            streams: STREAMS,
+            segments_per_stream: SEGS as usize,
+            parts_per_segment: PARTS as usize,
+        })
+        .unwrap(),
+    );
+    let ids: Vec<_> = (0..STREAMS).map(|_| ring.open_stream().unwrap()).collect();
+    for &s in &ids {
+        ring.put(
+            s,
+            key_of(0, PARTS),
+            Bytes::from(vec![0u8; KB64]),
+            ChunkMeta::default(),
+        )
+        .unwrap();
+    }
+    let (writes, reads) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let mut hs = Vec::new();
+    let start = Instant::now();
+    for &s in &ids {
+        let (r, w) = (ring.clone(), writes.clone());
+        hs.push(tokio::spawn(async move {
+            let data = Bytes::from(vec![0xABu8; KB64]);
+            let mut n = 1u64;
+            while start.elapsed() < dur {
+                if r.put(s, key_of(n, PARTS), data.clone(), ChunkMeta::default())
+                    .is_ok()
+                {
+                    w.fetch_add(1, Ordering::Relaxed);
+                }
+                n += 1;
+                tokio::task::consume_budget().await;
+            }
+        }));
+        for _ in 0..2 {
+            let (r, rc) = (ring.clone(), reads.clone());
+            hs.push(tokio::spawn(async move {
+                // walk the retained window like the baseline's readers
+                let mut n = 0u64;
+                while start.elapsed() < dur {
+                    if r.get(s, key_of(n, PARTS)).is_some() {
+                        rc.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let last = r.latest(s).map_or(0, |k| k.msn * PARTS + u64::from(k.part));
+                    let oldest = last.saturating_sub(SEGS * PARTS - PARTS);
+                    n = if n >= last || n < oldest {
+                        oldest
+                    } else {
+                        n + 1
+                    };
+                    tokio::task::consume_budget().await;
+                }
+            }));
+        }
+    }
+    for h in hs {
+        h.await.unwrap();
+    }
+    let t = start.elapsed().as_secs_f64();
+    (
+        writes.load(Ordering::Relaxed) as f64 / t,
+        reads.load(Ordering::Relaxed) as f64 / t,
+    )
+}
+
+// ---------- scenario 3 ----------
+
+struct Massive {
+    reads: f64,
+    writes: f64,
+}
+
+async fn baseline_massive(dur: Duration) -> Massive {
+    const READERS: usize = 1000;
+    let cache = Arc::new(Baseline::new(Options::default()));
+    let idx = cache.get_or_create_stream_idx(1).await;
+    for i in 1..=100 {
+        cache
+            .add(idx, i, Bytes::from(vec![0xABu8; 1024]))
+            .await
+            .ok();
+    }
+    let (writes, reads) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let start = Instant::now();
+    let mut hs = Vec::new();
+    {
+        let (c, w) = (cache.clone(), writes.clone());
+        hs.push(tokio::spawn(async move {
+            let data = Bytes::from(vec![0xCDu8; 1024]);
+            while start.elapsed() < dur {
+                c.append(idx, data.clone()).await.ok();
+                w.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    for _ in 0..READERS {
+        let (c, r) = (cache.clone(), reads.clone());
+        hs.push(tokio::spawn(async move {
+            let mut slot = 1usize;
+            let mut hits = 0u64;
+            while start.elapsed() < dur {
+                for _ in 0..BATCH {
+                    if let Some(last) = c.last(idx) {
+                        let rs = c.retained_start(last);
+                        if slot < rs || slot > last {
+                            slot = rs;
+                        }
+                    }
+                    if c.get(idx, slot).await.is_some() {
+                        hits += 1;
+                    }
+                    slot = slot.saturating_add(1);
+                }
+            }
+            r.fetch_add(hits, Ordering::Relaxed);
+        }));
+    }
+    for h in hs {
+        h.await.unwrap();
+    }
+    let t = start.elapsed().as_secs_f64();
+    Massive {
+        reads: reads.load(Ordering::Relaxed) as f64 / t,
+        writes: writes.load(Ordering::Relaxed) as f64 / t,
+    }
+}
+
+async fn aulos_massive(dur: Duration) -> Massive {
+    const READERS: usize = 1000;
+    // the baseline's defaults: 32 segments × 128 parts per stream
+    const PARTS: u64 = 128;
+    const SEGS: u64 = 32;
+    let ring = Arc::new(
+        ChunkCache::new(Config {
+            streams: 5,
+            segments_per_stream: SEGS as usize,
+            parts_per_segment: PARTS as usize,
+        })
+        .unwrap(),
+    );
+    let s = ring.open_stream().unwrap();
+    for n in 1..=100 {
+        ring.put(
+            s,
+            key_of(n, PARTS),
+            Bytes::from(vec![0xABu8; 1024]),
+            ChunkMeta::default(),
+        )
+        .unwrap();
+    }
+    let (writes, reads) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let start = Instant::now();
+    let mut hs = Vec::new();
+    {
+        let (r, w) = (ring.clone(), writes.clone());
+        hs.push(tokio::spawn(async move {
+            let data = Bytes::from(vec![0xCDu8; 1024]);
+            let mut n = 101u64;
+            while start.elapsed() < dur {
+                r.put(s, key_of(n, PARTS), data.clone(), ChunkMeta::default())
+                    .ok();
+                n += 1;
+                w.fetch_add(1, Ordering::Relaxed);
+                tokio::task::consume_budget().await;
+            }
+        }));
+    }
+    for _ in 0..READERS {
+        let (r, rc) = (ring.clone(), reads.clone());
+        hs.push(tokio::spawn(async move {
+            let mut n = 1u64;
+            let mut hits = 0u64;
+            while start.elapsed() < dur {
+                for _ in 0..BATCH {
+                    if let Some(k) = r.latest(s) {
+                        let last = k.msn * PARTS + u64::from(k.part);
+                        let oldest = last.saturating_sub(SEGS * PARTS - PARTS);
+                        if n < oldest || n > last {
+                            n = oldest;
+                        }
+                    }
+                    if r.get(s, key_of(n, PARTS)).is_some() {
+                        hits += 1;
+                    }
+                    n += 1;
+                    tokio::task::consume_budget().await;
+                }
+            }
+            rc.fetch_add(hits, Ordering::Relaxed);
+        }));
+    }
+    for h in hs {
+        h.await.unwrap();
+    }
+    let t = start.elapsed().as_secs_f64();
+    Massive {
+        reads: reads.load(Ordering::Relaxed) as f64 / t,
+        writes: writes.load(Ordering::Relaxed) as f64 / t,
+    }
+}
+
+// ---------- latencies ----------
+
+async fn get_latency() -> (f64, f64) {
+    const N: u64 = 1_000_000;
+    let cache = Baseline::new(Options::default());
+    let idx = cache.get_or_create_stream_idx(1).await;
+    for i in 1..=100 {
+        cache
+            .add(idx, i, Bytes::from(vec![1u8; 1024]))
+            .await
+            .unwrap();
+    }
+    let start = Instant::now();
+    let mut hits = 0u64;
+    for i in 0..N {
+        hits += u64::from(cache.get(idx, 1 + (i % 100) as usize).await.is_some());
+    }
+    let b = start.elapsed().as_nanos() as f64 / N as f64;
+    assert_eq!(hits, N);
+
+    let ring = ChunkCache::new(Config::default()).unwrap();
+    let s = ring.open_stream().unwrap();
+    for i in 0..100u64 {
+        ring.put(
+            s,
+            key_of(i, 16),
+            Bytes::from(vec![1u8; 1024]),
+            ChunkMeta::default(),
+        )
+        .unwrap();
+    }
+    let start = Instant::now();
+    let mut hits = 0u64;
+    for i in 0..N {
+        hits += u64::from(std::hint::black_box(ring.get(s, key_of(i % 100, 16))).is_some());
+    }
+    let a = start.elapsed().as_nanos() as f64 / N as f64;
+    assert_eq!(hits, N);
+    (b, a)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+/// Put latency timed inside the call (p50, p99 in ns), with `readers` reader tasks
+/// hammering the same stream.
+async fn aulos_put_p99(dur: Duration, readers: usize) -> (f64, f64) {
+    const PARTS: u64 = 128;
+    const SEGS: u64 = 32;
+    let ring = Arc::new(
+        ChunkCache::new(Config {
+            streams: 1,
+            segments_per_stream: SEGS as usize,
+            parts_per_segment: PARTS as usize,
+        })
+        .unwrap(),
+    );
+    let s = ring.open_stream().unwrap();
+    ring.put(
+        s,
+        key_of(0, PARTS),
+        Bytes::from(vec![0u8; 1024]),
+        ChunkMeta::default(),
+    )
+    .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut hs = Vec::new();
+    for i in 0..readers {
+        let (r, stop) = (ring.clone(), stop.clone());
+        hs.push(tokio::spawn(async move {
+            let mut n = i as u64;
+            while !stop.load(Ordering::Relaxed) {
+                let last = r.latest(s).map_or(0, |k| k.msn * PARTS + u64::from(k.part));
+                // readers follow the live edge: the newest few chunks
+                let key = key_of(last.saturating_sub(n % 4), PARTS);
+                std::hint::black_box(r.get(s, key));
+                n += 1;
+                tokio::task::consume_budget().await;
+            }
+        }));
+    }
+    let writer = {
+        let r = ring.clone();
+        tokio::spawn(async move {
+            let data = Bytes::from(vec![0xCDu8; 1024]);
+            let mut lat = Vec::with_capacity(1 << 20);
+            let start = Instant::now();
+            let mut n = 1u64;
+            while start.elapsed() < dur && lat.len() < (1 << 20) {
+                let key = key_of(n, PARTS);
+                let t = Instant::now();
+                r.put(s, key, data.clone(), ChunkMeta::default()).unwrap();
+                lat.push(t.elapsed().as_nanos() as f64);
+                n += 1;
+                tokio::task::consume_budget().await;
+            }
+            lat
+        })
+    };
+    let mut lat = writer.await.unwrap();
+    stop.store(true, Ordering::Relaxed);
+    for h in hs {
+        h.await.unwrap();
+    }
+    lat.sort_by(f64::total_cmp);
+    (percentile(&lat, 0.5), percentile(&lat, 0.99))
+}
+
+/// `n` waiters on one key; per round, time from the put to the last waiter woken.
+async fn fanout(n: usize, rounds: usize) -> (f64, f64) {
+    let ring = Arc::new(ChunkCache::new(Config::default()).unwrap());
+    let s = ring.open_stream().unwrap();
+    let mut per_round = Vec::new();
+    for round in 0..rounds as u64 {
+        let key = ChunkKey::new(round, 0);
+        let mut set = tokio::task::JoinSet::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        for _ in 0..n {
+            let r = ring.clone();
+            set.spawn(async move {
+                r.wait(s, key, deadline).await.unwrap();
+                Instant::now()
+            });
+        }
+        while ring.stats().waiters < n {
+            tokio::task::yield_now().await;
+        }
+        let t0 = Instant::now();
+        ring.put(s, key, Bytes::from_static(b"part"), ChunkMeta::default())
+            .unwrap();
+        let mut last = t0;
+        while let Some(t) = set.join_next().await {
+            last = last.max(t.unwrap());
+        }
+        per_round.push((last - t0).as_secs_f64() * 1e3);
+    }
+    per_round.sort_by(f64::total_cmp);
+    (percentile(&per_round, 0.5), percentile(&per_round, 0.99))
+}
