@@ -1,0 +1,161 @@
+//! The accept loop: HTTP/1.1 keep-alive and HTTP/2 (h2c prior knowledge, or ALPN `h2`
+//! over TLS when a certificate is configured), with graceful shutdown.
+//!
+//! `axum::serve` cannot terminate TLS, so the loop is written here on hyper-util's
+//! `auto` builder, which serves both protocol versions on one port (checklist S-GEN-09).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls;
+
+use crate::Error;
+
+/// Loads a PEM certificate chain and private key into a TLS acceptor that offers
+/// `h2` and `http/1.1` by ALPN.
+pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, Error> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let tls_err = |what: &str, e: &dyn std::fmt::Display| Error::Tls(format!("{what}: {e}"));
+    let certs = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| tls_err(&cert.display().to_string(), &e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| tls_err(&cert.display().to_string(), &e))?;
+    let key =
+        PrivateKeyDer::from_pem_file(key).map_err(|e| tls_err(&key.display().to_string(), &e))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls_err("protocol versions", &e))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| tls_err("certificate", &e))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Connection limits that protect the origin from slow or idle clients.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnLimits {
+    /// Time a client may take to send its request headers (slowloris guard).
+    pub header_read_timeout: Duration,
+    /// Time a TLS handshake may take.
+    pub tls_handshake_timeout: Duration,
+}
+
+impl Default for ConnLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            tls_handshake_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` turns true, then stops accepting and
+/// lets open connections finish their in-flight requests (hyper's graceful shutdown).
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    tls: Option<TlsAcceptor>,
+    limits: ConnLimits,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), Error> {
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and similar: back off briefly, keep serving.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stopped(&mut shutdown) => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let tls = tls.clone();
+        let shutdown = shutdown.clone();
+        conns.spawn(async move {
+            match tls {
+                Some(acceptor) => {
+                    match tokio::time::timeout(
+                        limits.tls_handshake_timeout,
+                        acceptor.accept(stream),
+                    )
+                    .await
+                    {
+                        Ok(Ok(tls_stream)) => {
+                            serve_conn(TokioIo::new(tls_stream), app, peer, limits, shutdown).await
+                        }
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
+                None => serve_conn(TokioIo::new(stream), app, peer, limits, shutdown).await,
+            }
+        });
+        // Reap finished connection tasks so the set does not grow without bound.
+        while conns.try_join_next().is_some() {}
+    }
+    // Stop accepting; give open connections a bounded time to drain.
+    let drain = async { while conns.join_next().await.is_some() {} };
+    if tokio::time::timeout(Duration::from_secs(10), drain)
+        .await
+        .is_err()
+    {
+        conns.abort_all();
+    }
+    Ok(())
+}
+
+async fn serve_conn<I>(
+    io: I,
+    app: Router,
+    peer: SocketAddr,
+    limits: ConnLimits,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let service = TowerToHyperService::new(app.layer(axum::Extension(crate::Peer(peer))));
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(256);
+    let conn = builder.serve_connection_with_upgrades(io, service);
+    tokio::pin!(conn);
+    tokio::select! {
+        res = conn.as_mut() => {
+            if let Err(e) = res { tracing::trace!(%peer, error = %e, "connection ended"); }
+        }
+        _ = stopped(&mut shutdown) => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+/// Resolves once shutdown is signalled (or the sender is gone). The watch `Ref` is
+/// dropped inside, so callers' futures stay `Send`.
+async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
