@@ -119,15 +119,10 @@ async fn baseline_single(dur: Duration) -> f64 {
 }
 
 async fn aulos_single(dur: Duration) -> f64 {
-    let ring = ChunkCache::new(Config {
-        streams: 1,
-        segments_per_stream: 32,
-        parts_per_segment: 128,
-    })
-    .unwrap();
+    let ring = aulos_ring(1);
     let s = ring.open_stream().unwrap();
     let data = Bytes::from(vec![0xABu8; KB64]);
-    let parts = 128u64;
+    let parts = PARTS;
     let start = Instant::now();
     let mut n = 0u64;
     while start.elapsed() < dur {
@@ -194,6 +189,22 @@ async fn baseline_multi(dur: Duration) -> (f64, f64) {
     )
 }
 
+/// Ring shape of every scenario: the baseline's defaults, 32 segments × 128 parts
+/// per stream.
+const SEGS: u64 = 32;
+const PARTS: u64 = 128;
+
+fn aulos_ring(streams: usize) -> Arc<ChunkCache> {
+    Arc::new(
+        ChunkCache::new(Config {
+            streams,
+            segments_per_stream: SEGS as usize,
+            parts_per_segment: PARTS as usize,
+        })
+        .unwrap(),
+    )
+}
+
 /// Sequential position `n` → key in a ring of `parts` parts per segment.
 fn key_of(n: u64, parts: u64) -> ChunkKey {
     ChunkKey::new(n / parts, (n % parts) as u32)
@@ -201,16 +212,7 @@ fn key_of(n: u64, parts: u64) -> ChunkKey {
 
 async fn aulos_multi(dur: Duration) -> (f64, f64) {
     const STREAMS: usize = 8;
-    const PARTS: u64 = 128;
-    const SEGS: u64 = 32;
-    let ring = Arc::new(
-        ChunkCache::new(Config {
-            streams: STREAMS,
-            segments_per_stream: SEGS as usize,
-            parts_per_segment: PARTS as usize,
-        })
-        .unwrap(),
-    );
+    let ring = aulos_ring(STREAMS);
     let ids: Vec<_> = (0..STREAMS).map(|_| ring.open_stream().unwrap()).collect();
     for &s in &ids {
         ring.put(
@@ -334,17 +336,7 @@ async fn baseline_massive(dur: Duration) -> Massive {
 
 async fn aulos_massive(dur: Duration) -> Massive {
     const READERS: usize = 1000;
-    // the baseline's defaults: 32 segments × 128 parts per stream
-    const PARTS: u64 = 128;
-    const SEGS: u64 = 32;
-    let ring = Arc::new(
-        ChunkCache::new(Config {
-            streams: 5,
-            segments_per_stream: SEGS as usize,
-            parts_per_segment: PARTS as usize,
-        })
-        .unwrap(),
-    );
+    let ring = aulos_ring(5);
     let s = ring.open_stream().unwrap();
     for n in 1..=100 {
         ring.put(
@@ -455,16 +447,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 /// Put latency timed inside the call (p50, p99 in ns), with `readers` reader tasks
 /// hammering the same stream.
 async fn aulos_put_p99(dur: Duration, readers: usize) -> (f64, f64) {
-    const PARTS: u64 = 128;
-    const SEGS: u64 = 32;
-    let ring = Arc::new(
-        ChunkCache::new(Config {
-            streams: 1,
-            segments_per_stream: SEGS as usize,
-            parts_per_segment: PARTS as usize,
-        })
-        .unwrap(),
-    );
+    let ring = aulos_ring(1);
     let s = ring.open_stream().unwrap();
     ring.put(
         s,
