@@ -1,0 +1,3 @@
+//! `aulos-decode`: turns HLS media chunks into PCM and plays or writes it.
+//!
+//! Work in progress skeleton.
