@@ -1,0 +1,275 @@
+//! Live-latency control: how fast to play so the output stays near a target behind live.
+//!
+//! Sans-IO: the caller passes "now" and the program-date-time of the audio being output and
+//! applies the decision (playback rate to the pipeline, `Jump` to the client's jump-to-live).
+
+use std::time::{Duration, SystemTime};
+
+/// Tuning of the [`LatencyController`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatencyConfig {
+    /// Wanted distance behind the live edge (wall clock minus PDT of the audio playing now).
+    pub target: Duration,
+    /// Latency error tolerated before speeding up (avoids hunting around the target). Once
+    /// catching up, the controller keeps going until the target itself is reached.
+    pub deadband: Duration,
+    /// Lowest rate used while catching up, so the target is reached in finite time.
+    pub min_catchup_rate: f64,
+    /// Error at which the rate reaches `max_rate`; the rate rises linearly up to it.
+    pub full_speed_error: Duration,
+    /// Highest playback rate (≤ 1.05: pitch shift stays inaudible for most listeners).
+    pub max_rate: f64,
+    /// Beyond `target + jump_after`, catching up smoothly takes too long: signal a jump.
+    pub jump_after: Duration,
+    /// Smoothing factor of the latency estimate (0 < alpha ≤ 1; 1 = no smoothing).
+    pub smoothing: f64,
+}
+
+impl Default for LatencyConfig {
+    fn default() -> Self {
+        Self {
+            target: Duration::from_secs(3),
+            deadband: Duration::from_millis(100),
+            min_catchup_rate: 1.01,
+            full_speed_error: Duration::from_secs(1),
+            max_rate: 1.05,
+            jump_after: Duration::from_secs(2),
+            smoothing: 0.2,
+        }
+    }
+}
+
+impl LatencyConfig {
+    /// Checks the ranges; called by [`LatencyController::new`].
+    pub fn validate(&self) -> Result<(), crate::Error> {
+        let bad = |m: &str| Err(crate::Error::Config(m.to_string()));
+        if !(1.0..=1.05).contains(&self.max_rate) {
+            return bad("max_rate must be within [1.0, 1.05]");
+        }
+        if !(1.0..=self.max_rate).contains(&self.min_catchup_rate) {
+            return bad("min_catchup_rate must be within [1.0, max_rate]");
+        }
+        if !(self.smoothing > 0.0 && self.smoothing <= 1.0) {
+            return bad("smoothing must be in (0, 1]");
+        }
+        if self.full_speed_error <= self.deadband {
+            return bad("full_speed_error must exceed deadband");
+        }
+        Ok(())
+    }
+}
+
+/// What to do after one observation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LatencyAction {
+    /// Play at this rate (within `[1.0, max_rate]`).
+    Rate(f64),
+    /// Far behind: drop buffered audio and jump to live (client `jump_to_live`), then resume at
+    /// rate 1.0. Carries the measured latency.
+    Jump {
+        /// Latency that triggered the jump.
+        latency: Duration,
+    },
+}
+
+/// One observation's result.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LatencyDecision {
+    /// Rate to apply or jump.
+    pub action: LatencyAction,
+    /// Smoothed latency (wall clock minus PDT of the audio being output).
+    pub latency: Duration,
+    /// Smoothed latency minus target, in seconds (positive: behind target).
+    pub drift_secs: f64,
+}
+
+/// Keeps playback near `target` latency by speeding up slightly, or asks for a jump.
+#[derive(Debug, Clone)]
+pub struct LatencyController {
+    cfg: LatencyConfig,
+    smoothed: Option<f64>,
+    catching_up: bool,
+}
+
+impl LatencyController {
+    /// A controller for `cfg`; errors if the configuration is out of range.
+    pub fn new(cfg: LatencyConfig) -> Result<Self, crate::Error> {
+        cfg.validate()?;
+        Ok(Self {
+            cfg,
+            smoothed: None,
+            catching_up: false,
+        })
+    }
+
+    /// A controller with default tuning and the given target.
+    pub fn with_target(target: Duration) -> Self {
+        Self {
+            cfg: LatencyConfig {
+                target,
+                ..LatencyConfig::default()
+            },
+            smoothed: None,
+            catching_up: false,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &LatencyConfig {
+        &self.cfg
+    }
+
+    /// Forgets history (after a jump or a discontinuity in wall-clock time).
+    pub fn reset(&mut self) {
+        self.smoothed = None;
+        self.catching_up = false;
+    }
+
+    /// Observes that audio with wall-clock `pdt` is being output at `now`.
+    ///
+    /// A PDT in the future (clock skew) counts as zero latency.
+    pub fn observe(&mut self, now: SystemTime, pdt: SystemTime) -> LatencyDecision {
+        let raw = now
+            .duration_since(pdt)
+            .unwrap_or(Duration::ZERO)
+            .as_secs_f64();
+        let target = self.cfg.target.as_secs_f64();
+        // A jump is decided on the raw value: smoothing would delay an obvious stall.
+        if raw > target + self.cfg.jump_after.as_secs_f64() {
+            self.smoothed = None;
+            self.catching_up = false;
+            let latency = Duration::from_secs_f64(raw);
+            return LatencyDecision {
+                action: LatencyAction::Jump { latency },
+                latency,
+                drift_secs: raw - target,
+            };
+        }
+        let s = match self.smoothed {
+            None => raw,
+            Some(prev) => prev + self.cfg.smoothing * (raw - prev),
+        };
+        self.smoothed = Some(s);
+        let error = s - target;
+        let dead = self.cfg.deadband.as_secs_f64();
+        let full = self.cfg.full_speed_error.as_secs_f64();
+        // Hysteresis: start above the dead band, stop at the target.
+        if error > dead {
+            self.catching_up = true;
+        } else if error <= 0.0 {
+            self.catching_up = false;
+        }
+        let rate = if self.catching_up {
+            let x = (error / full).clamp(0.0, 1.0);
+            // Smoothstep towards max_rate, never below the floor that guarantees progress.
+            let r = 1.0 + (self.cfg.max_rate - 1.0) * x * x * (3.0 - 2.0 * x);
+            r.max(self.cfg.min_catchup_rate)
+        } else {
+            1.0
+        };
+        LatencyDecision {
+            action: LatencyAction::Rate(rate.clamp(1.0, self.cfg.max_rate)),
+            latency: Duration::from_secs_f64(s),
+            drift_secs: error,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ctrl: &mut LatencyController, latency_ms: u64) -> LatencyDecision {
+        let pdt = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        ctrl.observe(pdt + Duration::from_millis(latency_ms), pdt)
+    }
+
+    fn rate(d: LatencyDecision) -> f64 {
+        match d.action {
+            LatencyAction::Rate(r) => r,
+            LatencyAction::Jump { .. } => panic!("unexpected jump: {d:?}"),
+        }
+    }
+
+    #[test]
+    fn on_target_plays_at_real_time() {
+        let mut c = LatencyController::with_target(Duration::from_secs(3));
+        assert_eq!(rate(at(&mut c, 3000)), 1.0);
+        assert_eq!(rate(at(&mut c, 3050)), 1.0, "within dead band");
+    }
+
+    #[test]
+    fn ahead_of_target_never_slows_below_one() {
+        let mut c = LatencyController::with_target(Duration::from_secs(3));
+        for ms in [0, 500, 1000, 2999] {
+            assert_eq!(rate(at(&mut c, ms)), 1.0);
+        }
+        let pdt = SystemTime::UNIX_EPOCH + Duration::from_secs(100);
+        let d = c.observe(pdt - Duration::from_secs(5), pdt); // PDT in the future
+        assert_eq!(rate(d), 1.0);
+    }
+
+    #[test]
+    fn ratio_bounds_and_monotonic() {
+        let mut prev = 1.0;
+        for ms in (3000..=5000).step_by(50) {
+            let mut c = LatencyController::with_target(Duration::from_secs(3));
+            let r = rate(at(&mut c, ms));
+            assert!((1.0..=1.05).contains(&r), "rate {r} at {ms} ms");
+            assert!(
+                r >= prev,
+                "rate must not fall as latency grows ({prev} -> {r} at {ms})"
+            );
+            prev = r;
+        }
+        assert!((prev - 1.05).abs() < 1e-12, "saturates at max_rate");
+    }
+
+    #[test]
+    fn smooth_catch_up_reaches_target() {
+        // Simulate: 500 ms behind target, 100 ms observation period.
+        let mut c = LatencyController::with_target(Duration::from_secs(3));
+        let mut latency = 3.5f64;
+        let mut max_rate_seen: f64 = 1.0;
+        for _ in 0..2000 {
+            let r = rate(at(&mut c, (latency * 1000.0) as u64));
+            max_rate_seen = max_rate_seen.max(r);
+            latency -= 0.1 * (r - 1.0);
+        }
+        assert!(max_rate_seen > 1.0);
+        assert!(latency <= 3.0 + 0.001, "reaches the target, got {latency}");
+        assert!(
+            latency > 2.98,
+            "overshoot below target stays small, got {latency}"
+        );
+    }
+
+    #[test]
+    fn jump_when_far_behind() {
+        let mut c = LatencyController::with_target(Duration::from_secs(3));
+        assert!(matches!(at(&mut c, 4900).action, LatencyAction::Rate(_)));
+        let d = at(&mut c, 5100);
+        assert!(
+            matches!(d.action, LatencyAction::Jump { latency } if latency == Duration::from_millis(5100))
+        );
+        assert!((d.drift_secs - 2.1).abs() < 1e-9);
+    }
+
+    #[test]
+    fn jump_threshold_configurable_and_validation() {
+        let cfg = LatencyConfig {
+            jump_after: Duration::from_millis(500),
+            ..LatencyConfig::default()
+        };
+        let mut c = LatencyController::new(cfg).unwrap();
+        assert!(matches!(
+            at(&mut c, 3600).action,
+            LatencyAction::Jump { .. }
+        ));
+        let bad = LatencyConfig {
+            max_rate: 1.2,
+            ..LatencyConfig::default()
+        };
+        assert!(LatencyController::new(bad).is_err());
+    }
+}
