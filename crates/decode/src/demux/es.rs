@@ -326,7 +326,11 @@ impl EsFramer {
                 self.skip(next);
                 continue;
             }
-            let frame = if b[1] & 0x06 == 0 {
+            let adts = b[1] & 0x06 == 0;
+            if adts && b.len() < 7 {
+                return; // header split across pushes: wait for the rest
+            }
+            let frame = if adts {
                 AdtsHeader::parse(b).map(|h| {
                     let asc = h.asc();
                     (
@@ -462,6 +466,22 @@ mod tests {
         let a = u.unwrap((1 << 33) - 90_000);
         let b = u.unwrap(90_000);
         assert_eq!(b - a, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn header_split_across_pushes_is_not_lost() {
+        // Two silent-ish ADTS frames of 10 bytes each, fed one byte at a time.
+        let mut frame = vec![0xFF, 0xF1, 0x50, 0x80, 0x01, 0x5F, 0xFC];
+        frame.extend_from_slice(&[0x21, 0x00, 0x03]);
+        assert_eq!(AdtsHeader::parse(&frame).map(|h| h.frame_len), Some(10));
+        let stream: Vec<u8> = frame.iter().chain(frame.iter()).copied().collect();
+        let mut f = EsFramer::default();
+        let mut out = Vec::new();
+        for b in &stream {
+            f.push(std::slice::from_ref(b), None, &mut out);
+        }
+        assert_eq!(out.len(), 2);
+        assert_eq!(f.loss.skipped, 0);
     }
 
     #[test]

@@ -63,6 +63,13 @@ impl Fmp4Demuxer {
     /// Zero-copy when chunks hold whole boxes (the HLS case): samples are slices of the chunk.
     /// A box split across chunks is copied once into `pending`.
     pub fn push(&mut self, data: Bytes, out: &mut Vec<AccessUnit>) -> Result<()> {
+        // A chunk that starts a new fragment while a box is still incomplete means the previous
+        // chunk was truncated: drop the partial box (reported after this chunk is demuxed).
+        let mut truncated = None;
+        if !self.pending.is_empty() && starts_fragment(&data) {
+            truncated = Some(self.pending.len());
+            self.reset_fragment();
+        }
         let mut data = if self.pending.is_empty() {
             data
         } else {
@@ -105,7 +112,12 @@ impl Fmp4Demuxer {
         if !data.is_empty() {
             self.pending.extend_from_slice(&data);
         }
-        Ok(())
+        match truncated {
+            Some(n) => Err(err(format!(
+                "previous chunk ended inside a box ({n} bytes dropped)"
+            ))),
+            None => Ok(()),
+        }
     }
 
     fn apply_init(&mut self, moov_box: &[u8]) -> Result<()> {
@@ -267,6 +279,11 @@ impl Fmp4Demuxer {
 fn ticks_to_duration(ticks: u64, timescale: u32) -> Duration {
     let ts = u64::from(timescale);
     Duration::from_secs(ticks / ts) + Duration::from_nanos((ticks % ts) * 1_000_000_000 / ts)
+}
+
+/// Whether `b` starts with a box that begins a fragment or an init section.
+fn starts_fragment(b: &[u8]) -> bool {
+    matches!(box_header(b), Ok(Some((kind, _, _))) if matches!(&kind, b"styp" | b"moof" | b"sidx" | b"prft" | b"emsg" | b"ftyp" | b"moov"))
 }
 
 /// Reads a top-level box header: `(kind, header_len, total_len)`; `None` if incomplete.

@@ -87,9 +87,6 @@ impl Demuxer {
                     d.reset_fragment();
                     d.push(init.clone(), out)?;
                 }
-                if !d.has_init() && !data.is_empty() {
-                    return Err(Error::MissingInit);
-                }
                 d.push(data.clone(), out)
             }
             Demuxer::Ts(d) => {
