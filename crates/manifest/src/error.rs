@@ -84,3 +84,14 @@ pub enum BuildError {
     #[error("the playlist has ended")]
     Ended,
 }
+
+/// A delta update that cannot be merged into the previous playlist.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeltaError {
+    /// The previous playlist does not hold a segment the delta skipped.
+    #[error("previous playlist lacks skipped segment {msn}")]
+    MissingSegment {
+        /// MSN of the first missing segment.
+        msn: u64,
+    },
+}

@@ -21,7 +21,7 @@ pub(crate) fn write_secs(out: &mut Vec<u8>, d: Duration) {
         return;
     }
     let mut digits = 6;
-    while frac % 10 == 0 {
+    while frac.is_multiple_of(10) {
         frac /= 10;
         digits -= 1;
     }

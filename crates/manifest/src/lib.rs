@@ -15,6 +15,7 @@
 
 mod builder;
 mod cache;
+mod delta;
 mod error;
 mod fmt;
 mod parse;
@@ -23,8 +24,9 @@ mod types;
 
 pub use builder::{LiveBuilder, LiveConfig, PartInfo, SegmentUris};
 pub use cache::{M3u8Cache, Rendered};
-pub use error::{BuildError, ParseError, ParseErrorKind};
+pub use delta::merge_delta;
+pub use error::{BuildError, DeltaError, ParseError, ParseErrorKind};
 pub use fmt::{format_date, parse_date};
-pub use parse::{parse, parse_media, parse_multivariant};
+pub use parse::{MAX_PLAYLIST_BYTES, parse, parse_media, parse_multivariant};
 pub use render::{SkipMode, render_media, render_multivariant};
 pub use types::*;

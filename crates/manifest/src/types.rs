@@ -8,6 +8,8 @@
 use std::time::{Duration, SystemTime};
 
 /// A parsed playlist of either kind.
+// Returned once per parse and matched right away; boxing would add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Playlist {
     /// A media playlist (segments, parts).
