@@ -1,5 +1,24 @@
 //! Live audio sources for Aulos.
 //!
-//! Owns: a deterministic synthetic signal, the AAC encoder wrapper, the rendition ladder
-//! (PCM → N AAC encoders → packagers), the wall-clock paced live task and the optional
-//! transcoder. Depends on `aulos-packager`. Must not: serve HTTP or render playlists.
+//! Owns: a deterministic synthetic signal ([`signal::Synth`]), the AAC-LC encoder wrapper
+//! ([`encoder::AacEncoder`], fdk-aac), the rendition ladder (PCM → N encoders → N
+//! packagers, [`ladder::Ladder`]), the wall-clock paced live task
+//! ([`live::spawn_synthetic`]) and the optional transcoder for ingest
+//! ([`transcode::Transcoder`], symphonia + rubato).
+//! Depends on: `aulos-packager` (CMAF parts), fdk-aac, symphonia, rubato, tokio (only in
+//! `live`). Must not: serve HTTP, render playlists or hold stream state; callers (registry,
+//! origin) decide where init segments and parts go.
+
+pub mod encoder;
+mod error;
+pub mod ladder;
+pub mod live;
+pub mod signal;
+pub mod transcode;
+
+pub use encoder::{AacEncoder, AacEncoderConfig};
+pub use error::Error;
+pub use ladder::{Ladder, LadderConfig, RenditionConfig, RenditionInfo};
+pub use live::{LiveConfig, SourceEvent, spawn_synthetic};
+pub use signal::Synth;
+pub use transcode::Transcoder;
