@@ -53,11 +53,6 @@ impl Fmp4Demuxer {
         self.moof = None;
     }
 
-    /// Whether an init section has been applied.
-    pub fn has_init(&self) -> bool {
-        self.track.is_some()
-    }
-
     /// Feeds bytes (init section or media); appends the samples of complete fragments.
     ///
     /// Zero-copy when chunks hold whole boxes (the HLS case): samples are slices of the chunk.
@@ -76,10 +71,7 @@ impl Fmp4Demuxer {
             self.pending.extend_from_slice(&data);
             self.pending.split().freeze()
         };
-        loop {
-            let Some((kind, header_len, total)) = box_header(&data)? else {
-                break;
-            };
+        while let Some((kind, header_len, total)) = box_header(&data)? {
             if total > data.len() {
                 if total > MAX_BOX {
                     self.reset_fragment();

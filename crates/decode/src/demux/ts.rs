@@ -178,10 +178,11 @@ impl TsDemuxer {
                 PesEvent::ContinuityError => self.continuity_errors += 1,
             }
         }
-        if out.len() == before && !data.is_empty() {
-            if let Some(what) = &self.ctx.unsupported {
-                return Err(Error::UnsupportedCodec(what.clone()));
-            }
+        if out.len() == before
+            && !data.is_empty()
+            && let Some(what) = &self.ctx.unsupported
+        {
+            return Err(Error::UnsupportedCodec(what.clone()));
         }
         Ok(())
     }
