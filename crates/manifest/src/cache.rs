@@ -33,6 +33,8 @@ pub struct Rendered {
     pub next_part: u64,
     /// The playlist has EXT-X-ENDLIST.
     pub ended: bool,
+    /// `(msn, part)` the next part will have (the preload hint), while live.
+    pub next: Option<(u64, u64)>,
     /// TARGETDURATION.
     pub target_duration: Duration,
     /// The full playlist.
@@ -167,6 +169,7 @@ impl M3u8Cache {
             last_segment,
             next_part: pl.partial_segment.len() as u64,
             ended: pl.end_list,
+            next: (!pl.end_list).then(|| (pl.next_msn(), pl.partial_segment.len() as u64)),
             target_duration: Duration::from_secs(pl.target_duration),
             full,
             full_gzip,
@@ -176,6 +179,12 @@ impl M3u8Cache {
         self.current.store(r.clone());
         r
     }
+}
+
+/// gzip `input` once (for rarely rendered text such as multivariant playlists).
+pub fn gzip_once(input: &[u8]) -> Bytes {
+    let mut d = Compress::new(Compression::new(DEFAULT_GZIP_LEVEL), false);
+    gzip(&mut d, DEFAULT_GZIP_LEVEL, input)
 }
 
 /// gzip (RFC 1952) with a reused raw-deflate state: header, deflate, CRC32 + size.

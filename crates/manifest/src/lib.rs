@@ -23,7 +23,7 @@ mod render;
 mod types;
 
 pub use builder::{LiveBuilder, LiveConfig, PartInfo, SegmentUris};
-pub use cache::{M3u8Cache, Rendered};
+pub use cache::{DEFAULT_GZIP_LEVEL, M3u8Cache, Rendered, gzip_once};
 pub use delta::merge_delta;
 pub use error::{BuildError, DeltaError, ParseError, ParseErrorKind};
 pub use fmt::{format_date, parse_date};
