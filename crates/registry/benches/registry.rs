@@ -75,8 +75,7 @@ fn main() {
         .expect("runtime");
     let mut lat = Vec::new();
     let mut rss_delta = Vec::new();
-    let mut next = 200 + n;
-    for _ in 0..5 {
+    for round in 0..5u64 {
         let (msn, part_idx) = {
             let r = s.renditions()[0].playlist();
             let (m, p) = r.next.expect("live");
@@ -100,9 +99,8 @@ fn main() {
         let parked = rss_kb().saturating_sub(before);
         rss_delta.push(parked as f64 * 1024.0 / 10_000.0);
         let t0 = Instant::now();
-        s.publish_part(0, part(next), Instant::now())
+        s.publish_part(0, part(200 + n + round), Instant::now())
             .expect("publish");
-        next += 1;
         for w in waiters {
             let woke = rt.block_on(w).expect("task");
             lat.push(woke.duration_since(t0).as_secs_f64() * 1e3);
