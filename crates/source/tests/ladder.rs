@@ -70,9 +70,9 @@ fn ladder_emits_aligned_parts_with_bitrate_ordering() {
         }
     }
     // Same cut points across renditions.
-    for k in 0..counts[0] {
-        assert_eq!(parts[0][k].decode_time, parts[2][k].decode_time);
-        assert_eq!(parts[0][k].samples, parts[2][k].samples);
+    for (a, b) in parts[0].iter().zip(&parts[2]) {
+        assert_eq!(a.decode_time, b.decode_time);
+        assert_eq!(a.samples, b.samples);
     }
     let bytes: Vec<usize> = parts
         .iter()
