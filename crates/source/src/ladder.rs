@@ -68,6 +68,27 @@ impl LadderConfig {
         self.packager.validate()?;
         Ok(())
     }
+
+    /// The rendition descriptions a [`Ladder`] built from this config will report, without
+    /// opening encoders (for a playlist that must exist before the first part; the codec is
+    /// always AAC-LC, `mp4a.40.2`).
+    pub fn describe(&self) -> Vec<RenditionInfo> {
+        self.renditions
+            .iter()
+            .map(|r| self.info(r, "mp4a.40.2".to_owned()))
+            .collect()
+    }
+
+    fn info(&self, r: &RenditionConfig, codecs: String) -> RenditionInfo {
+        RenditionInfo {
+            name: r.name.clone(),
+            bandwidth: r.bitrate / 10 * 11 + 8_000,
+            bitrate: r.bitrate,
+            codecs,
+            sample_rate: self.sample_rate,
+            channels: self.channels,
+        }
+    }
 }
 
 /// What a playlist needs to know about a rendition.
@@ -98,6 +119,19 @@ struct Rung {
 ///
 /// All renditions get the same PCM and the same packager settings, and AAC-LC frames are
 /// 1024 samples everywhere, so part `k` of every rendition covers the same media time.
+///
+/// ```
+/// use std::time::SystemTime;
+/// use aulos_source::{Ladder, LadderConfig, Synth};
+/// let mut ladder = Ladder::new(LadderConfig::default()).unwrap();
+/// assert_eq!(ladder.renditions()[2].name, "a160");
+/// let mut synth = Synth::new(48_000, 1);
+/// let mut pcm = vec![0.0f32; 48_000 * 2]; // 1 s stereo
+/// synth.fill(&mut pcm);
+/// let parts = ladder.push_pcm(&pcm, SystemTime::now()).unwrap();
+/// // 1 s = 46 whole AAC frames = 5 full 9-frame parts per rendition.
+/// assert_eq!(parts.len(), 3 * 5);
+/// ```
 pub struct Ladder {
     cfg: LadderConfig,
     rungs: Vec<Rung>,
@@ -125,14 +159,7 @@ impl Ladder {
                 channels: cfg.channels,
             })?;
             let format = encoder.audio_format();
-            infos.push(RenditionInfo {
-                name: r.name.clone(),
-                bandwidth: r.bitrate / 10 * 11 + 8_000,
-                bitrate: r.bitrate,
-                codecs: format.codecs_string(),
-                sample_rate: cfg.sample_rate,
-                channels: cfg.channels,
-            });
+            infos.push(cfg.info(r, format.codecs_string()));
             let packager = Packager::new(format, cfg.packager.clone())?;
             rungs.push(Rung { encoder, packager });
         }

@@ -80,6 +80,20 @@ impl LiveConfig {
 /// is `start_wall_clock + n / rate`. Encoding runs inline (a few ms per step for three
 /// renditions). The task ends with `Ok(())` when `tx` is closed, or with the error that
 /// stopped it. Uses `tokio::time`, so tests can drive it with `tokio::time::pause()`.
+///
+/// ```no_run
+/// # async fn demo() {
+/// use aulos_source::{LiveConfig, SourceEvent, spawn_synthetic};
+/// let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+/// let task = spawn_synthetic(LiveConfig::default(), tx);
+/// while let Some(ev) = rx.recv().await {
+///     match ev {
+///         SourceEvent::Init { rendition, data } => { /* store the EXT-X-MAP */ }
+///         SourceEvent::Part { rendition, part } => { /* append to the rendition */ }
+///     }
+/// }
+/// # drop(task); }
+/// ```
 pub fn spawn_synthetic(cfg: LiveConfig, tx: Sender<SourceEvent>) -> JoinHandle<Result<(), Error>> {
     tokio::spawn(run(cfg, tx))
 }

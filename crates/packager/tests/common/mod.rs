@@ -27,8 +27,25 @@ pub fn have(tool: &str) -> bool {
     ok
 }
 
+/// A temporary directory removed when dropped.
+#[derive(Debug)]
+pub struct TmpDir(PathBuf);
+
+impl std::ops::Deref for TmpDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TmpDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A fresh temporary directory for one test.
-pub fn tmpdir(tag: &str) -> PathBuf {
+pub fn tmpdir(tag: &str) -> TmpDir {
     static N: AtomicU32 = AtomicU32::new(0);
     let dir = std::env::temp_dir().join(format!(
         "aulos-packager-{tag}-{}-{}",
@@ -36,7 +53,7 @@ pub fn tmpdir(tag: &str) -> PathBuf {
         N.fetch_add(1, Ordering::Relaxed)
     ));
     std::fs::create_dir_all(&dir).expect("create temp dir");
-    dir
+    TmpDir(dir)
 }
 
 /// Runs ffmpeg with `args`; returns false (after printing stderr) if it fails.
