@@ -78,6 +78,8 @@ fn init_segment_structure() {
     }
 }
 
+// checklist P-FRAG-01 (tfdt per traf), P-PART-04 (INDEPENDENT), P-PART-05 (parts of a
+// segment hold exactly its samples, in order), P-PDT-01 (PDT from capture time)
 #[test]
 fn parts_are_frame_aligned_with_continuous_tfdt() {
     let mut p = Packager::new(aac_48k(), PackagerConfig::default()).unwrap();
@@ -142,6 +144,7 @@ fn parts_are_frame_aligned_with_continuous_tfdt() {
     assert_eq!(p.next_decode_time(), n as u64 * 1024);
 }
 
+// checklist P-PART-03: part duration <= PART-TARGET, and as close to it as whole frames allow
 #[test]
 fn part_length_rule_is_floor_of_target() {
     // (rate, frame, target ms) -> frames; computed by hand: floor(target*rate/frame).
