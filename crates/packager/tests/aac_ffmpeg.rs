@@ -121,6 +121,7 @@ fn packaged_aac_is_readable_by_ffprobe_and_symphonia() {
     assert_eq!(get(&probe, "sample_rate"), "48000");
     assert_eq!(get(&probe, "channels"), "2");
     assert_eq!(get(&probe, "nb_read_packets"), n.to_string());
+    assert_ffmpeg_decodes(&path);
     let duration: f64 = get(&probe, "duration").parse().unwrap();
     assert!(
         (duration - expected_secs).abs() < 0.002,

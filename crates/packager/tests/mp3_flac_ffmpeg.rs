@@ -94,6 +94,7 @@ fn mp3_reader_and_mp3_in_fmp4() {
         "stream=codec_name,sample_rate,channels,nb_read_packets:format=duration",
     );
     assert_eq!(get(&probe, "codec_name"), "mp3");
+    assert_ffmpeg_decodes(&out);
     assert_eq!(get(&probe, "sample_rate"), "44100");
     assert_eq!(get(&probe, "channels"), "2");
     assert_eq!(get(&probe, "nb_read_packets"), frames.len().to_string());
@@ -162,6 +163,7 @@ fn flac_in_fmp4() {
         "stream=codec_name,sample_rate,channels,nb_read_packets:format=duration",
     );
     assert_eq!(get(&probe, "codec_name"), "flac");
+    assert_ffmpeg_decodes(&out);
     assert_eq!(get(&probe, "sample_rate"), "48000");
     assert_eq!(get(&probe, "channels"), "2");
     assert_eq!(get(&probe, "nb_read_packets"), aus.len().to_string());

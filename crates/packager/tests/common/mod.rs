@@ -177,3 +177,20 @@ pub fn symphonia_decode(data: Vec<u8>, ext: &str) -> Decoded {
     }
     d
 }
+
+/// Decodes the whole file with ffmpeg (`-f null`); panics with ffmpeg's messages if it
+/// reports any error.
+pub fn assert_ffmpeg_decodes(path: &Path) {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-v", "error", "-xerror", "-i"])
+        .arg(path)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("spawn ffmpeg");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stderr.trim().is_empty(),
+        "ffmpeg decode of {}: {stderr}",
+        path.display()
+    );
+}
