@@ -6,14 +6,31 @@
 //! the accept loop serving HTTP/1.1 keep-alive, h2c and TLS (ALPN h2) with graceful
 //! shutdown. The player page (`assets/index.html` + a shipped hls.js 1.7.4) is here too.
 //!
-//! Depends on axum/hyper/hyper-util/tokio-rustls and prometheus-client. It must not hold
-//! LL-HLS protocol state of its own: playlists, parts and blocking waits come from
-//! `aulos-registry` (not yet written; the routes land with it, issue 5).
+//! Routes: `/{stream}/master.m3u8`, `/{stream}/{rendition}/index.m3u8` (with
+//! `_HLS_msn`/`_HLS_part`/`_HLS_skip`), `initN.mp4`, `{msn}.{part}.m4s` parts (the
+//! preload-hinted one blocks until published), `{msn}.m4s` segments, HTTP ingest
+//! (`PUT`/`SOURCE /ingest/{key}` with ADTS or MP3), the embedded synthetic demo stream,
+//! `/metrics`, `/healthz`, `/streams.json` and the player page.
+//!
+//! Depends on `aulos-registry` (all LL-HLS state and waits), `aulos-packager` and
+//! `aulos-source` (ingest packaging, transcoding, demo), axum/hyper/hyper-util,
+//! tokio-rustls and prometheus-client. It must not hold LL-HLS protocol state of its
+//! own: handlers translate HTTP to registry calls and back.
 
 pub mod cache_control;
+pub mod demo;
 pub mod directives;
+mod ingest;
 pub mod listener;
 pub mod metrics;
+mod routes;
+mod server;
+mod state;
+
+pub use demo::{DemoConfig, spawn_demo};
+pub use routes::router;
+pub use server::{Origin, OriginConfig};
+pub use state::{AppState, IngestLimits, IngestStream, Viewers};
 
 pub use directives::{DirectiveError, Directives, SkipDirective};
 pub use listener::{ConnLimits, serve, tls_acceptor};
@@ -37,4 +54,7 @@ pub enum Error {
     /// Binding or accepting failed.
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
+    /// The configuration was refused.
+    #[error("configuration: {0}")]
+    Config(String),
 }

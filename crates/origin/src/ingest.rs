@@ -1,0 +1,460 @@
+//! HTTP ingest: Icecast-style `PUT`/`SOURCE` (or `POST`) with a chunked body of ADTS
+//! AAC or MP3, e.g. `ffmpeg -re -i music.wav -c:a aac -f adts -method PUT
+//! http://127.0.0.1:8080/ingest/KEY`, or ffmpeg's icecast output
+//! (`icecast://source:KEY@127.0.0.1:8080/ingest/NAME`, Basic auth).
+//!
+//! The first valid frame fixes the stream's format; the stream goes live with a
+//! passthrough rendition (`src`) and, when configured, the transcoded ABR ladder.
+//! Garbage is skipped (resync) up to a bound before the first frame, a format change
+//! mid-stream is a discontinuity with a new init section, a stalled publisher is cut
+//! off after the idle timeout, and the end of the body ends the stream (ENDLIST).
+
+use crate::state::{AppState, IngestStream};
+use aulos_manifest::LiveConfig;
+use aulos_packager::{
+    AccessUnit, AdtsError, AdtsReader, AudioFormat, Mp3Error, Mp3FrameReader, Packager,
+    PackagerConfig, Part,
+};
+use aulos_registry::{Error as RegError, PublishPart, RenditionSpec, Stream, StreamSpec};
+use aulos_source::{LadderConfig, Transcoder};
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use futures_util::StreamExt;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Peak bandwidth advertised for a passthrough rendition, whose bitrate is not known
+/// before it has been measured: the highest common stereo AAC/MP3 rate (M-VAR-01
+/// asks for a peak; an over-estimate only makes players more careful).
+const PASSTHROUGH_BANDWIDTH: u64 = 320_000;
+
+/// Default part target for ingest streams (checklist: 9 AAC frames at 48 kHz).
+const PART_TARGET: Duration = Duration::from_millis(200);
+
+fn status(code: StatusCode, msg: impl Into<String>) -> Response {
+    (code, format!("{}\n", msg.into())).into_response()
+}
+
+/// A refusal on the ingest path (small, unlike a `Response`).
+type Reject = (StatusCode, String);
+
+fn reject(code: StatusCode, msg: impl Into<String>) -> Reject {
+    (code, msg.into())
+}
+
+/// Which configured stream a request is for: Basic auth (`user:KEY` for stream
+/// `target`) or the key itself as the path segment. Every configured key is compared
+/// (constant time each), so timing does not tell which entry was close.
+fn resolve<'a>(
+    streams: &'a [IngestStream],
+    target: &str,
+    headers: &HeaderMap,
+) -> Option<&'a IngestStream> {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
+        .and_then(|raw| {
+            let s = String::from_utf8(raw).ok()?;
+            let (_, pass) = s.split_once(':')?;
+            Some(pass.to_owned())
+        });
+    let mut found = None;
+    for s in streams {
+        let ok = match &basic {
+            Some(pass) => s.name == target && s.key.matches(pass.as_bytes()),
+            None => s.key.matches(target.as_bytes()),
+        };
+        if ok && found.is_none() {
+            found = Some(s);
+        }
+    }
+    found
+}
+
+enum Reader {
+    Adts(AdtsReader),
+    Mp3(Mp3FrameReader),
+}
+
+/// A frame read from the elementary stream.
+struct Frame {
+    format: AudioFormat,
+    data: bytes::Bytes,
+    samples: u32,
+}
+
+impl Reader {
+    fn sniff(content_type: Option<&str>, first: &[u8]) -> Reader {
+        let ct = content_type.unwrap_or("").to_ascii_lowercase();
+        if ct.contains("mpeg") || ct.contains("mp3") {
+            return Reader::Mp3(Mp3FrameReader::new());
+        }
+        if ct.contains("aac") {
+            return Reader::Adts(AdtsReader::new());
+        }
+        // ADTS: 0xFFF sync with layer bits 00; MP3 otherwise (or an ID3 tag).
+        if first.starts_with(b"ID3")
+            || (first.len() >= 2 && first[0] == 0xFF && first[1] & 0x06 != 0)
+        {
+            Reader::Mp3(Mp3FrameReader::new())
+        } else {
+            Reader::Adts(AdtsReader::new())
+        }
+    }
+
+    fn push(&mut self, chunk: &[u8]) -> Result<(), String> {
+        match self {
+            Reader::Adts(r) => r.push(chunk).map_err(|e| e.to_string()),
+            Reader::Mp3(r) => r.push(chunk).map_err(|e| e.to_string()),
+        }
+    }
+
+    fn finish(&mut self) {
+        match self {
+            Reader::Adts(r) => r.finish(),
+            Reader::Mp3(r) => r.finish(),
+        }
+    }
+
+    /// Next frame; `Ok(None)` = need more input; `Err` = recovered error (skip).
+    fn pop(&mut self) -> Result<Option<Frame>, String> {
+        match self {
+            Reader::Adts(r) => match r.pop() {
+                Ok(Some(f)) => Ok(Some(Frame {
+                    format: f.header.audio_format(),
+                    data: f.data,
+                    samples: 1024,
+                })),
+                Ok(None) => Ok(None),
+                Err(e @ AdtsError::BufferFull { .. }) => Err(format!("fatal: {e}")),
+                Err(e) => Err(e.to_string()),
+            },
+            Reader::Mp3(r) => match r.pop() {
+                Ok(Some(f)) => {
+                    let format = f.header.audio_format();
+                    let samples = format.frame_samples;
+                    Ok(Some(Frame {
+                        format,
+                        data: f.data,
+                        samples,
+                    }))
+                }
+                Ok(None) => Ok(None),
+                Err(e @ Mp3Error::BufferFull { .. }) => Err(format!("fatal: {e}")),
+                Err(e) => Err(e.to_string()),
+            },
+        }
+    }
+
+    fn skipped(&self) -> u64 {
+        match self {
+            Reader::Adts(r) => r.skipped_total(),
+            Reader::Mp3(r) => r.skipped_total(),
+        }
+    }
+}
+
+/// The live state of one ingest connection once its format is known.
+struct Live {
+    stream: Arc<Stream>,
+    format: AudioFormat,
+    packager: Packager,
+    transcoder: Option<Transcoder>,
+    anchor: SystemTime,
+    position: u64,
+}
+
+impl Live {
+    fn publish(&self, rendition: usize, part: Part) -> Result<(), RegError> {
+        self.stream
+            .publish_part(
+                rendition,
+                PublishPart {
+                    data: part.data,
+                    duration: part.duration,
+                    independent: part.independent,
+                    program_date_time: part.program_date_time,
+                    last_in_segment: part.last_in_segment,
+                },
+                Instant::now(),
+            )
+            .map(|_| ())
+    }
+
+    fn frame(&mut self, f: Frame) -> Result<(), String> {
+        let rate = u64::from(self.format.sample_rate.max(1));
+        let mut captured = self.anchor + Duration::from_nanos(self.position * 1_000_000_000 / rate);
+        // A publisher that stalled (or sends slower than real time) is re-anchored to
+        // the wall clock, so PROGRAM-DATE-TIME stays a capture time (P-PDT-01); the
+        // date jumps forward, never back (P-PDT-02).
+        let now = SystemTime::now();
+        if now
+            .duration_since(captured)
+            .is_ok_and(|lag| lag > Duration::from_secs(2))
+        {
+            self.anchor = now - Duration::from_nanos(self.position * 1_000_000_000 / rate);
+            captured = now;
+        }
+        self.position += u64::from(f.samples);
+        let au = AccessUnit {
+            data: f.data,
+            samples: f.samples,
+            captured: Some(captured),
+        };
+        if let Some(t) = &mut self.transcoder {
+            for (i, part) in t.push(&au).map_err(|e| e.to_string())? {
+                self.publish(1 + i, part).map_err(|e| e.to_string())?;
+            }
+        }
+        if let Some(part) = self.packager.try_push(au).map_err(|e| e.to_string())? {
+            self.publish(0, part).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) {
+        if let Some(p) = self.packager.flush() {
+            let _ = self.publish(0, p);
+        }
+        if let Some(t) = &mut self.transcoder
+            && let Ok(parts) = t.flush()
+        {
+            for (i, p) in parts {
+                let _ = self.publish(1 + i, p);
+            }
+        }
+        self.stream.end(Instant::now());
+    }
+}
+
+fn packager_config() -> PackagerConfig {
+    PackagerConfig {
+        part_target: PART_TARGET,
+        parts_per_segment: 5,
+        ..PackagerConfig::default()
+    }
+}
+
+fn ladder_config() -> LadderConfig {
+    LadderConfig {
+        packager: packager_config(),
+        ..LadderConfig::default()
+    }
+}
+
+/// Create (or restart) the stream for `cfg` with `format`.
+fn go_live(st: &AppState, cfg: &IngestStream, format: AudioFormat) -> Result<Live, Reject> {
+    let packager = Packager::new(format.clone(), packager_config())
+        .map_err(|e| reject(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string()))?;
+    let transcoder = if cfg.transcode {
+        Some(
+            Transcoder::new(&format, ladder_config())
+                .map_err(|e| reject(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string()))?,
+        )
+    } else {
+        None
+    };
+    let mut renditions = vec![RenditionSpec {
+        name: "src".into(),
+        codecs: format.codecs_string(),
+        bandwidth: PASSTHROUGH_BANDWIDTH,
+        average_bandwidth: None,
+        channels: format.channels,
+        sample_rate: format.sample_rate,
+    }];
+    if let Some(t) = &transcoder {
+        for r in t.ladder().renditions() {
+            renditions.push(RenditionSpec {
+                name: r.name.clone(),
+                codecs: r.codecs.clone(),
+                bandwidth: u64::from(r.bandwidth),
+                average_bandwidth: Some(u64::from(r.bitrate)),
+                channels: r.channels,
+                sample_rate: r.sample_rate,
+            });
+        }
+    }
+    let spec = StreamSpec {
+        name: cfg.name.clone(),
+        key: Some(cfg.key.clone()),
+        renditions,
+        live: LiveConfig {
+            part_target: PART_TARGET,
+            segment_target: Duration::from_secs(1),
+            ..LiveConfig::default()
+        },
+    };
+    let stream = st
+        .registry
+        .create_stream(spec, Instant::now())
+        .map_err(|e| match e {
+            RegError::StreamExists(_) => reject(
+                StatusCode::CONFLICT,
+                "stream is live from another publisher",
+            ),
+            RegError::TooManyStreams(_) => reject(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+            e => reject(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        })?;
+    let init = |r: usize, data| {
+        stream
+            .set_init(r, data)
+            .map_err(|e| reject(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    };
+    init(0, packager.init_segment())?;
+    if let Some(t) = &transcoder {
+        for (i, data) in t.ladder().init_segments().into_iter().enumerate() {
+            init(1 + i, data)?;
+        }
+    }
+    tracing::info!(stream = %cfg.name, codecs = %format.codecs_string(), rate = format.sample_rate,
+        channels = format.channels, transcode = cfg.transcode, "ingest live");
+    Ok(Live {
+        stream,
+        format,
+        packager,
+        transcoder,
+        anchor: SystemTime::now(),
+        position: 0,
+    })
+}
+
+/// `PUT|POST|SOURCE /ingest/{target}`.
+pub async fn ingest(
+    State(st): State<AppState>,
+    method: Method,
+    Path(target): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if !matches!(method.as_str(), "PUT" | "POST" | "SOURCE") {
+        return status(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "ingest takes PUT, POST or SOURCE",
+        );
+    }
+    let Some(cfg) = resolve(&st.ingest, &target, &headers).cloned() else {
+        st.metrics.request("ingest", 401);
+        let mut r = status(StatusCode::UNAUTHORIZED, "unknown stream key");
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static("Basic realm=\"aulos ingest\""),
+        );
+        return r;
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let mut chunks = body.into_data_stream();
+    let mut reader: Option<Reader> = None;
+    let mut live: Option<Live> = None;
+    let mut errors = 0u64;
+    let limits = st.ingest_limits;
+    let outcome = loop {
+        let next = match tokio::time::timeout(limits.idle_timeout, chunks.next()).await {
+            Err(_) => break Err(status(StatusCode::REQUEST_TIMEOUT, "ingest stalled")),
+            Ok(None) => break Ok(()),
+            Ok(Some(Err(e))) => break Err(status(StatusCode::BAD_REQUEST, e.to_string())),
+            Ok(Some(Ok(c))) => c,
+        };
+        let r = reader.get_or_insert_with(|| Reader::sniff(content_type.as_deref(), &next));
+        // A chunk larger than the reader's buffer is fed in pieces.
+        for piece in next.chunks(4096) {
+            if let Err(e) = r.push(piece) {
+                // Buffer full means frames are not being found: drain below.
+                tracing::debug!(error = %e, "ingest push");
+            }
+            if let Err((code, msg)) = drain(&st, &cfg, r, &mut live, &mut errors) {
+                if let Some(l) = &mut live {
+                    l.finish();
+                }
+                st.metrics.request("ingest", code.as_u16());
+                return status(code, msg);
+            }
+            if live.is_none() && r.skipped() as usize > limits.max_garbage {
+                st.metrics.request("ingest", 400);
+                return status(
+                    StatusCode::BAD_REQUEST,
+                    "no ADTS or MP3 frame found in the first bytes",
+                );
+            }
+        }
+    };
+    if let Some(r) = &mut reader {
+        r.finish();
+        let _ = drain(&st, &cfg, r, &mut live, &mut errors);
+    }
+    match (&mut live, outcome) {
+        (Some(l), outcome) => {
+            l.finish();
+            st.metrics.request("ingest", 200);
+            tracing::info!(stream = %cfg.name, errors, "ingest ended");
+            match outcome {
+                Ok(()) => status(StatusCode::OK, "stream ended"),
+                Err(resp) => resp,
+            }
+        }
+        (None, Ok(())) => status(StatusCode::BAD_REQUEST, "no audio frames received"),
+        (None, Err(resp)) => resp,
+    }
+}
+
+/// Pop every complete frame: go live on the first, publish the rest.
+fn drain(
+    st: &AppState,
+    cfg: &IngestStream,
+    r: &mut Reader,
+    live: &mut Option<Live>,
+    errors: &mut u64,
+) -> Result<(), Reject> {
+    loop {
+        let f = match r.pop() {
+            Ok(Some(f)) => f,
+            Ok(None) => return Ok(()),
+            Err(e) if e.starts_with("fatal") => {
+                return Err(reject(StatusCode::BAD_REQUEST, e));
+            }
+            Err(e) => {
+                *errors += 1;
+                tracing::debug!(error = %e, "ingest frame skipped");
+                continue;
+            }
+        };
+        match live {
+            None => *live = Some(go_live(st, cfg, f.format.clone())?),
+            Some(l) if l.format != f.format => {
+                // Format change: discontinuity and a new init (P-DIS-01).
+                tracing::info!(stream = %cfg.name, "ingest format changed");
+                if let Some(p) = l.packager.flush() {
+                    let _ = l.publish(0, p);
+                }
+                let packager = Packager::new(f.format.clone(), packager_config())
+                    .map_err(|e| reject(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string()))?;
+                let _ = l.stream.discontinuity();
+                l.stream
+                    .set_init(0, packager.init_segment())
+                    .map_err(|e| reject(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+                if l.transcoder.is_some() {
+                    l.transcoder = Transcoder::new(&f.format, ladder_config()).ok();
+                }
+                l.packager = packager;
+                l.format = f.format.clone();
+            }
+            Some(_) => {}
+        }
+        let l = live.as_mut().expect("set above");
+        if let Err(e) = l.frame(f) {
+            *errors += 1;
+            tracing::debug!(error = %e, "ingest frame not published");
+        }
+    }
+}

@@ -1,0 +1,464 @@
+//! The HTTP routes: playlists (blocking, delta, gzip), init, parts, segments, player
+//! page, stream list, `/metrics`, `/healthz`.
+//!
+//! Handlers only translate HTTP to registry calls and back: every LL-HLS decision
+//! (is the playlist new enough, is this part hinted, how far ahead is too far) is the
+//! registry's. Bodies are the registry's `Bytes` (zero-copy).
+
+use crate::cache_control::{self, Response as CcKind};
+use crate::directives::{Directives, SkipDirective};
+use crate::metrics::{Parked, Snapshot};
+use crate::state::AppState;
+use aulos_registry::{BlockingError, PartError, Registry, Stream};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use bytes::Bytes;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const M3U8: &str = "application/vnd.apple.mpegurl";
+const MP4: &str = "audio/mp4";
+
+/// All routes over `state`. CORS is applied to every response (players on other
+/// origins, e.g. a page served elsewhere, must be able to read playlists and parts).
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/index.html", get(page))
+        .route("/hls.min.js", get(hls_js))
+        .route("/streams.json", get(streams_json))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
+        .route("/ingest/{target}", any(crate::ingest::ingest))
+        .route("/{stream}/master.m3u8", get(master))
+        .route("/{stream}/{rendition}/{file}", get(media))
+        .fallback(|| async { not_found(Duration::from_secs(1)) })
+        .layer(axum::middleware::map_response(cors))
+        .with_state(state)
+}
+
+async fn cors(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("Content-Length, Content-Encoding, Age, Date, Cache-Control"),
+    );
+    resp
+}
+
+async fn page() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        crate::PLAYER_PAGE,
+    )
+        .into_response()
+}
+
+async fn hls_js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        crate::HLS_JS,
+    )
+        .into_response()
+}
+
+async fn streams_json(State(st): State<AppState>) -> Response {
+    let mut out = String::from("[");
+    for (i, s) in st.registry.list().iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        // Names are [A-Za-z0-9._-] (registry-validated): no JSON escaping needed.
+        let renditions: Vec<String> = s.renditions.iter().map(|r| format!("\"{r}\"")).collect();
+        out.push_str(&format!(
+            "{{\"name\":\"{}\",\"renditions\":[{}],\"ended\":{},\"viewers\":{}}}",
+            s.name,
+            renditions.join(","),
+            s.ended,
+            st.viewers.count(&s.name, Instant::now())
+        ));
+    }
+    out.push(']');
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        out,
+    )
+        .into_response()
+}
+
+async fn metrics(State(st): State<AppState>) -> Response {
+    let reg = &st.registry;
+    let ring = reg.ring().stats();
+    let list = reg.list();
+    let snap = Snapshot {
+        streams: list.len() as i64,
+        renditions: list.iter().map(|s| s.renditions.len() as i64).sum(),
+        viewers: st.viewers.total(Instant::now()) as i64,
+        ring_chunks: ring.chunks as i64,
+        ring_bytes: ring.bytes as i64,
+    };
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        st.metrics.render(snap),
+    )
+        .into_response()
+}
+
+fn with_cc(mut resp: Response, kind: CcKind, td: Duration, live: bool) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&cache_control::header_value(kind, td, live)) {
+        resp.headers_mut().insert(header::CACHE_CONTROL, v);
+    }
+    resp
+}
+
+fn not_found(td: Duration) -> Response {
+    with_cc(
+        (StatusCode::NOT_FOUND, "not found\n").into_response(),
+        CcKind::Failure,
+        td,
+        true,
+    )
+}
+
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|enc| {
+            let mut it = enc.split(';');
+            let name = it.next().unwrap_or("").trim();
+            let q_zero = it.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q == 0.0))
+            });
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !q_zero
+        })
+}
+
+fn playlist_response(plain: &Bytes, gz: &Bytes, headers: &HeaderMap) -> Response {
+    let gzip = accepts_gzip(headers);
+    let body = if gzip { gz.clone() } else { plain.clone() };
+    let mut resp = Response::new(Body::from(body));
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(M3U8));
+    h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    if gzip {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    resp
+}
+
+async fn master(
+    State(st): State<AppState>,
+    Path(stream): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(s) = st.registry.get(&stream) else {
+        st.metrics.request("multivariant", 404);
+        return not_found(Duration::from_secs(1));
+    };
+    st.metrics.request("multivariant", 200);
+    let (plain, gz) = s.multivariant();
+    let td = s.renditions()[0].playlist().target_duration;
+    with_cc(
+        playlist_response(plain, gz, &headers),
+        CcKind::Multivariant,
+        td,
+        !s.ended(),
+    )
+}
+
+/// What a file name under `/{stream}/{rendition}/` asks for. Strict: digits only, no
+/// signs, no leading zeros beyond "0", so `..`, `%2e` and friends are all 404.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum File {
+    Playlist,
+    Init(u64),
+    Part(u64, u32),
+    Segment(u64),
+}
+
+fn num(s: &str) -> Option<u64> {
+    if s.is_empty() || s.len() > 19 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if s.len() > 1 && s.starts_with('0') {
+        return None;
+    }
+    s.parse().ok()
+}
+
+fn parse_file(f: &str) -> Option<File> {
+    if f == "index.m3u8" {
+        return Some(File::Playlist);
+    }
+    if let Some(n) = f.strip_prefix("init").and_then(|r| r.strip_suffix(".mp4")) {
+        return num(n).map(File::Init);
+    }
+    let stem = f.strip_suffix(".m4s")?;
+    match stem.split_once('.') {
+        Some((m, p)) => Some(File::Part(num(m)?, u32::try_from(num(p)?).ok()?)),
+        None => num(stem).map(File::Segment),
+    }
+}
+
+async fn media(
+    State(st): State<AppState>,
+    Path((stream, rendition, file)): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
+    peer: Option<axum::Extension<crate::Peer>>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(file) = parse_file(&file) else {
+        st.metrics.request("other", 404);
+        return not_found(Duration::from_secs(1));
+    };
+    let Some(s) = st.registry.get(&stream) else {
+        st.metrics.request("media", 404);
+        return not_found(Duration::from_secs(1));
+    };
+    let Some((r, rend)) = s.rendition(&rendition) else {
+        st.metrics.request("media", 404);
+        return not_found(Duration::from_secs(1));
+    };
+    let td = rend.playlist().target_duration;
+    match file {
+        File::Playlist => {
+            if let Some(axum::Extension(crate::Peer(addr))) = peer {
+                st.viewers.seen(&stream, addr, Instant::now());
+            }
+            playlist(&st, &s, r, query.as_deref(), &headers, td).await
+        }
+        File::Init(generation) => match rend.init() {
+            Some((g, data)) if g == generation => {
+                st.metrics.request("init", 200);
+                st.metrics.media_bytes.inc_by(data.len() as u64);
+                with_cc(media_body(data), CcKind::Init, td, true)
+            }
+            _ => {
+                st.metrics.request("init", 404);
+                not_found(td)
+            }
+        },
+        File::Part(msn, part) => {
+            let deadline = Instant::now() + Registry::blocking_timeout(td);
+            let res = {
+                let _parked = Parked::new(&st.metrics);
+                s.wait_part(r, msn, part, deadline).await
+            };
+            match res {
+                Ok(data) => {
+                    st.metrics.request("part", 200);
+                    st.metrics.media_bytes.inc_by(data.len() as u64);
+                    with_cc(media_body(data), CcKind::Media, td, true)
+                }
+                Err(PartError::NotFound) => {
+                    st.metrics.request("part", 404);
+                    not_found(td)
+                }
+                Err(PartError::Timeout) => {
+                    st.metrics.request("part", 503);
+                    with_cc(
+                        (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "part not published in time\n",
+                        )
+                            .into_response(),
+                        CcKind::Failure,
+                        td,
+                        true,
+                    )
+                }
+            }
+        }
+        File::Segment(msn) => match s.segment(r, msn) {
+            Ok(parts) => {
+                st.metrics.request("segment", 200);
+                let len: usize = parts.iter().map(Bytes::len).sum();
+                st.metrics.media_bytes.inc_by(len as u64);
+                // Zero-copy: the body streams the parts' own `Bytes` (P-PART-05).
+                let body = Body::from_stream(futures_util::stream::iter(
+                    parts.into_iter().map(Ok::<Bytes, std::convert::Infallible>),
+                ));
+                let mut resp = Response::new(body);
+                let h = resp.headers_mut();
+                h.insert(header::CONTENT_TYPE, HeaderValue::from_static(MP4));
+                h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+                with_cc(resp, CcKind::Media, td, true)
+            }
+            Err(_) => {
+                st.metrics.request("segment", 404);
+                not_found(td)
+            }
+        },
+    }
+}
+
+fn media_body(data: Bytes) -> Response {
+    let mut resp = Response::new(Body::from(data));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(MP4));
+    resp
+}
+
+async fn playlist(
+    st: &AppState,
+    s: &Arc<Stream>,
+    r: usize,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    td: Duration,
+) -> Response {
+    // checklist S-BLK-07, S-BLK-09, S-DIR-01
+    let d = match Directives::parse(query) {
+        Ok(d) => d,
+        Err(e) => {
+            st.metrics.request("playlist", 400);
+            return with_cc(
+                (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+                CcKind::Failure,
+                td,
+                true,
+            );
+        }
+    };
+    let rend = &s.renditions()[r];
+    let blocking = d.msn.is_some();
+    let rendered = match d.msn {
+        None => rend.playlist(),
+        Some(msn) => {
+            let deadline = Instant::now() + Registry::blocking_timeout(td);
+            let res = {
+                let _parked = Parked::new(&st.metrics);
+                s.wait_playlist(r, msn, d.part.map(u64::from), deadline)
+                    .await
+            };
+            match res {
+                Ok(x) => x,
+                // checklist S-BLK-06
+                Err(BlockingError::TooFarAhead) => {
+                    st.metrics.request("playlist", 400);
+                    return with_cc(
+                        (
+                            StatusCode::BAD_REQUEST,
+                            "_HLS_msn/_HLS_part too far ahead\n",
+                        )
+                            .into_response(),
+                        CcKind::Failure,
+                        td,
+                        true,
+                    );
+                }
+                // checklist S-BLK-08
+                Err(BlockingError::Timeout) => {
+                    st.metrics.request("playlist", 503);
+                    return with_cc(
+                        (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "playlist update not ready\n",
+                        )
+                            .into_response(),
+                        CcKind::Failure,
+                        td,
+                        true,
+                    );
+                }
+                Err(BlockingError::NotFound) => {
+                    st.metrics.request("playlist", 404);
+                    return with_cc(not_found(td), CcKind::BlockingPlaylistFailure, td, true);
+                }
+            }
+        }
+    };
+    st.metrics.request("playlist", 200);
+    // checklist S-SKIP-01, S-SKIP-04, S-SKIP-05: a delta only when the playlist offers
+    // one (the cache renders it only with CAN-SKIP-UNTIL and without ENDLIST). `v2` is
+    // answered like `YES`: we do not advertise CAN-SKIP-DATERANGES and have no ranges.
+    let want_delta = d.skip != SkipDirective::No;
+    let (plain, gz) = match (&rendered.delta, &rendered.delta_gzip, want_delta) {
+        (Some(p), Some(g), true) => (p, g),
+        _ => (&rendered.full, &rendered.full_gzip),
+    };
+    let kind = if blocking {
+        CcKind::BlockingPlaylist
+    } else {
+        CcKind::Playlist
+    };
+    with_cc(
+        playlist_response(plain, gz, headers),
+        kind,
+        td,
+        !rendered.ended,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_are_strict() {
+        assert_eq!(parse_file("index.m3u8"), Some(File::Playlist));
+        assert_eq!(parse_file("init0.mp4"), Some(File::Init(0)));
+        assert_eq!(parse_file("12.3.m4s"), Some(File::Part(12, 3)));
+        assert_eq!(parse_file("12.m4s"), Some(File::Segment(12)));
+        for bad in [
+            "..",
+            "../x",
+            "012.m4s",
+            "1.-1.m4s",
+            "+1.m4s",
+            "1.2.3.m4s",
+            "1.m4",
+            "init.mp4",
+            "initx.mp4",
+            "",
+            "99999999999999999999.m4s",
+            "1.99999999999.m4s",
+            "%2e%2e",
+        ] {
+            assert_eq!(parse_file(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn gzip_negotiation() {
+        let mut h = HeaderMap::new();
+        assert!(!accepts_gzip(&h));
+        h.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("gzip, deflate, br"),
+        );
+        assert!(accepts_gzip(&h));
+        h.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("br;q=1, gzip;q=0"),
+        );
+        assert!(!accepts_gzip(&h));
+        h.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("identity"),
+        );
+        assert!(!accepts_gzip(&h));
+    }
+}

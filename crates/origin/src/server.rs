@@ -1,0 +1,122 @@
+//! Running an origin: bind, serve, housekeeping, graceful shutdown.
+
+use crate::listener::{ConnLimits, serve};
+use crate::metrics::Metrics;
+use crate::state::{AppState, IngestLimits, IngestStream, Viewers};
+use crate::{Error, routes};
+use aulos_registry::{Registry, RegistryConfig};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+/// Origin settings.
+#[derive(Debug, Clone)]
+pub struct OriginConfig {
+    /// Listen address (`127.0.0.1:0` picks a free port).
+    pub listen: SocketAddr,
+    /// Registry limits.
+    pub registry: RegistryConfig,
+    /// Streams accepted on ingest.
+    pub ingest: Vec<IngestStream>,
+    /// Ingest limits.
+    pub ingest_limits: IngestLimits,
+    /// Start the synthetic demo stream.
+    pub demo: Option<crate::demo::DemoConfig>,
+    /// Connection limits.
+    pub conn: ConnLimits,
+}
+
+impl Default for OriginConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            registry: RegistryConfig::default(),
+            ingest: Vec::new(),
+            ingest_limits: IngestLimits::default(),
+            demo: Some(crate::demo::DemoConfig::default()),
+            conn: ConnLimits::default(),
+        }
+    }
+}
+
+/// A running origin.
+#[derive(Debug)]
+pub struct Origin {
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// The live streams.
+    pub registry: Arc<Registry>,
+    shutdown: watch::Sender<bool>,
+    server: JoinHandle<Result<(), Error>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Origin {
+    /// Bind and start serving (and the demo stream, if configured).
+    pub async fn start(cfg: OriginConfig, tls: Option<TlsAcceptor>) -> Result<Origin, Error> {
+        let registry = Arc::new(
+            Registry::new(cfg.registry.clone()).map_err(|e| Error::Config(e.to_string()))?,
+        );
+        let listener = TcpListener::bind(cfg.listen).await?;
+        let addr = listener.local_addr()?;
+        let state = AppState {
+            registry: registry.clone(),
+            metrics: Arc::new(Metrics::new()),
+            viewers: Arc::new(Viewers::default()),
+            ingest: Arc::new(cfg.ingest.clone()),
+            ingest_limits: cfg.ingest_limits,
+        };
+        let (shutdown, rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+        if let Some(demo) = cfg.demo.clone() {
+            tasks.push(crate::demo::spawn_demo(registry.clone(), demo).map_err(Error::Config)?);
+        }
+        // Housekeeping: idle expiry, retention, viewer pruning.
+        {
+            let registry = registry.clone();
+            let viewers = state.viewers.clone();
+            let mut rx = rx.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut every = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    tokio::select! {
+                        _ = every.tick() => {}
+                        _ = rx.wait_for(|s| *s) => break,
+                    }
+                    let now = Instant::now();
+                    for name in registry.tick(now) {
+                        tracing::info!(stream = %name, "stream removed");
+                    }
+                    viewers.prune(now);
+                }
+            }));
+        }
+        let app = routes::router(state);
+        let server = tokio::spawn(serve(listener, app, tls, cfg.conn, rx));
+        tracing::info!(%addr, "origin listening");
+        Ok(Origin {
+            addr,
+            registry,
+            shutdown,
+            server,
+            tasks,
+        })
+    }
+
+    /// Graceful shutdown: every stream gets ENDLIST (parked requests are answered),
+    /// then the listener stops and open connections drain.
+    pub async fn shutdown(self) -> Result<(), Error> {
+        self.registry.end_all(Instant::now());
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            t.abort();
+        }
+        self.server
+            .await
+            .map_err(|e| Error::Config(format!("server task: {e}")))?
+    }
+}

@@ -1,0 +1,386 @@
+//! The origin over real HTTP on 127.0.0.1:0: conformance per checklist item, blocking
+//! semantics, parts and hints, gzip, CORS, errors, ingest, shutdown.
+
+use aulos_manifest::{LiveConfig, parse_media, parse_multivariant};
+use aulos_origin::{IngestStream, Origin, OriginConfig};
+use aulos_registry::{PublishPart, RenditionSpec, Stream, StreamKey, StreamSpec};
+use bytes::Bytes;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+const PART: Duration = Duration::from_millis(192);
+
+async fn origin() -> Origin {
+    Origin::start(
+        OriginConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            demo: None,
+            ingest: vec![IngestStream {
+                name: "pushed".into(),
+                key: StreamKey::new("ingest-key-123").unwrap(),
+                transcode: false,
+            }],
+            ..OriginConfig::default()
+        },
+        None,
+    )
+    .await
+    .unwrap()
+}
+
+fn stream(o: &Origin) -> Arc<Stream> {
+    let s = o
+        .registry
+        .create_stream(
+            StreamSpec {
+                name: "live".into(),
+                key: None,
+                renditions: ["a48", "a96"]
+                    .iter()
+                    .map(|n| RenditionSpec {
+                        name: (*n).into(),
+                        codecs: "mp4a.40.2".into(),
+                        bandwidth: 100_000,
+                        average_bandwidth: Some(90_000),
+                        channels: 2,
+                        sample_rate: 48_000,
+                    })
+                    .collect(),
+                live: LiveConfig::default(),
+            },
+            Instant::now(),
+        )
+        .unwrap();
+    for r in 0..2 {
+        s.set_init(r, Bytes::from(format!("init-{r}"))).unwrap();
+    }
+    s
+}
+
+fn payload(r: usize, n: u64) -> Bytes {
+    Bytes::from(format!("part-r{r}-n{n};").repeat(20))
+}
+
+fn publish(s: &Stream, from: u64, count: u64) {
+    for n in from..from + count {
+        for r in 0..2 {
+            s.publish_part(
+                r,
+                PublishPart {
+                    data: payload(r, n),
+                    duration: PART,
+                    independent: true,
+                    program_date_time: Some(SystemTime::now()),
+                    last_in_segment: n % 5 == 4,
+                },
+                Instant::now(),
+            )
+            .unwrap();
+        }
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_gzip()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+fn url(o: &Origin, path: &str) -> String {
+    format!("http://{}{path}", o.addr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn playlists_content_type_cors_cache_control_gzip() {
+    // checklist P-TXT-03, M-VAR-01, S-GEN-07, S-CC-01, S-CC-03, S-CC-05
+    let o = origin().await;
+    let s = stream(&o);
+    publish(&s, 0, 12);
+    let c = client();
+    let r = c.get(url(&o, "/live/master.m3u8")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/vnd.apple.mpegurl");
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    let mv = parse_multivariant(&r.bytes().await.unwrap()).unwrap();
+    assert_eq!(mv.variants.len(), 2);
+    assert!(
+        mv.variants
+            .iter()
+            .all(|v| v.codecs.as_deref() == Some("mp4a.40.2"))
+    );
+
+    let r = c.get(url(&o, "/live/a48/index.m3u8")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["cache-control"],
+        "public, max-age=1",
+        "½ TD, min 1 s"
+    );
+    assert!(r.headers().get("content-encoding").is_none());
+    let plain = r.bytes().await.unwrap();
+    let pl = parse_media(&plain).unwrap();
+    assert_eq!(pl.last_part(), Some((2, Some(1))));
+    assert_eq!(pl.rendition_reports.len(), 1);
+
+    // gzip when accepted, identical content.
+    let r = c
+        .get(url(&o, "/live/a48/index.m3u8"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-encoding"], "gzip");
+    assert_eq!(r.headers()["vary"], "Accept-Encoding");
+    let gz = r.bytes().await.unwrap();
+    let mut back = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut back).unwrap();
+    assert_eq!(back, plain);
+
+    // Blocking responses are cacheable for ~6 TD and byte-identical (S-BLK-10).
+    let a = c
+        .get(url(&o, "/live/a48/index.m3u8?_HLS_msn=1&_HLS_part=2"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(a.headers()["cache-control"], "public, max-age=6");
+    o.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocking_reload_is_held_until_the_part_is_published() {
+    // checklist S-BLK-02, S-GEN-01, P-PART-09
+    let o = origin().await;
+    let s = stream(&o);
+    publish(&s, 0, 3);
+    let c = client();
+    let req = tokio::spawn(
+        c.get(url(&o, "/live/a96/index.m3u8?_HLS_msn=0&_HLS_part=4"))
+            .send(),
+    );
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(!req.is_finished(), "held while 0.4 is missing");
+    publish(&s, 3, 2);
+    let r = req.await.unwrap().unwrap();
+    assert_eq!(r.status(), 200);
+    let pl = parse_media(&r.bytes().await.unwrap()).unwrap();
+    assert_eq!(pl.last_part(), Some((0, Some(4))));
+    // S-GEN-01: the part it lists is there, whole.
+    let part = c.get(url(&o, "/live/a96/0.4.m4s")).send().await.unwrap();
+    assert_eq!(part.headers()["content-type"], "audio/mp4");
+    assert_eq!(part.bytes().await.unwrap(), payload(1, 4));
+    o.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directive_errors_and_limits() {
+    // checklist S-BLK-04, S-BLK-06, S-BLK-07, S-BLK-08, S-BLK-09, S-DIR-01
+    let o = origin().await;
+    let s = stream(&o);
+    publish(&s, 0, 8);
+    let c = client();
+    let status = |q: &'static str| {
+        let c = c.clone();
+        let u = url(&o, &format!("/live/a48/index.m3u8{q}"));
+        async move { c.get(u).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status("?_HLS_part=1").await, 400, "S-BLK-07");
+    assert_eq!(status("?_HLS_msn=abc").await, 400, "S-BLK-09");
+    assert_eq!(status("?_HLS_msn=-1").await, 400, "S-BLK-09");
+    assert_eq!(status("?_HLS_msn=99999999999999999999999").await, 400);
+    assert_eq!(status("?_HLS_skip=maybe").await, 400);
+    assert_eq!(status("?_HLS_msn=9").await, 400, "S-BLK-06: > last + 2");
+    assert_eq!(
+        status("?_HLS_msn=1&_HLS_part=30").await,
+        400,
+        "beyond part limit"
+    );
+    assert_eq!(status("?_HLS_foo=1&x=y").await, 200, "S-DIR-01");
+    assert_eq!(status("?_HLS_msn=0&_HLS_part=0").await, 200, "S-BLK-04");
+    // S-BLK-08: no update for 3 × TD → 503.
+    let t = Instant::now();
+    assert_eq!(status("?_HLS_msn=2&_HLS_part=0").await, 503);
+    assert!(t.elapsed() >= Duration::from_millis(2900));
+    o.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delta_updates_combine_with_blocking() {
+    // checklist S-SKIP-01, S-SKIP-05
+    let o = origin().await;
+    let s = stream(&o);
+    publish(&s, 0, 5 * 20);
+    let c = client();
+    let r = c
+        .get(url(
+            &o,
+            "/live/a48/index.m3u8?_HLS_msn=19&_HLS_part=4&_HLS_skip=YES",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let d = parse_media(&r.bytes().await.unwrap()).unwrap();
+    assert!(d.skip.as_ref().unwrap().skipped_segments > 0);
+    let full = c
+        .get(url(&o, "/live/a48/index.m3u8"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let full = parse_media(&full).unwrap();
+    assert!(full.skip.is_none());
+    // Merged into the full playlist fetched after it, the delta gives it back.
+    assert_eq!(aulos_manifest::merge_delta(&full, &d).unwrap(), full);
+    o.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parts_hints_segments_init_and_404s() {
+    // checklist P-HINT-04, P-HINT-05, P-PART-05, P-MAP-01
+    let o = origin().await;
+    let s = stream(&o);
+    publish(&s, 0, 7);
+    let c = client();
+    // The hinted part (1.2) is held, then sent whole.
+    let req = tokio::spawn(c.get(url(&o, "/live/a48/1.2.m4s")).send());
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(!req.is_finished());
+    publish(&s, 7, 1);
+    let r = req.await.unwrap().unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap(), payload(0, 7));
+    // Not hinted: 404 at once.
+    let t = Instant::now();
+    let r = c.get(url(&o, "/live/a48/51.0.m4s")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(t.elapsed() < Duration::from_secs(2));
+    // A whole segment is its parts, concatenated.
+    let r = c.get(url(&o, "/live/a96/0.m4s")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let want: Vec<u8> = (0..5).flat_map(|n| payload(1, n).to_vec()).collect();
+    assert_eq!(
+        r.headers()["content-length"],
+        want.len().to_string().as_str()
+    );
+    assert_eq!(r.bytes().await.unwrap(), want);
+    assert_eq!(
+        c.get(url(&o, "/live/a96/1.m4s"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    // Init.
+    let r = c.get(url(&o, "/live/a96/init0.mp4")).send().await.unwrap();
+    assert_eq!(r.bytes().await.unwrap(), "init-1");
+    assert_eq!(
+        c.get(url(&o, "/live/a96/init1.mp4"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    // Unknown stream / rendition / path traversal.
+    for p in [
+        "/nope/master.m3u8",
+        "/live/a999/index.m3u8",
+        "/live/a48/..%2f..%2fetc%2fpasswd",
+        "/live/a48/../../x",
+        "/live/a48/01.m4s",
+        "/a/b/c/d",
+    ] {
+        assert_eq!(c.get(url(&o, p)).send().await.unwrap().status(), 404, "{p}");
+    }
+    o.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_streams_and_answers_parked_requests() {
+    // checklist P-END-01, S-BLK-05
+    let o = origin().await;
+    let s = stream(&o);
+    publish(&s, 0, 3);
+    let c = client();
+    let req = tokio::spawn(
+        c.get(url(&o, "/live/a48/index.m3u8?_HLS_msn=0&_HLS_part=4"))
+            .send(),
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let addr = o.addr;
+    o.shutdown().await.unwrap();
+    let r = req.await.unwrap().unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert!(text.ends_with("#EXT-X-ENDLIST\n"), "{text}");
+    assert!(!text.contains("PRELOAD-HINT"));
+    assert!(
+        reqwest::get(format!("http://{addr}/healthz"))
+            .await
+            .is_err(),
+        "listener closed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_list_metrics_health() {
+    let o = origin().await;
+    let s = stream(&o);
+    publish(&s, 0, 2);
+    let c = client();
+    let page = c
+        .get(url(&o, "/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("hls.min.js"));
+    let js = c.get(url(&o, "/hls.min.js")).send().await.unwrap();
+    assert_eq!(js.status(), 200);
+    assert!(js.text().await.unwrap().len() > 100_000);
+    // A viewer shows up in the list after a playlist request.
+    c.get(url(&o, "/live/a48/index.m3u8")).send().await.unwrap();
+    let list = c
+        .get(url(&o, "/streams.json"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(v[0]["name"], "live");
+    assert_eq!(v[0]["renditions"][1], "a96");
+    assert_eq!(v[0]["viewers"], 1);
+    assert_eq!(
+        c.get(url(&o, "/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "ok\n"
+    );
+    let m = c
+        .get(url(&o, "/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(m.contains("aulos_streams 1"), "{m}");
+    assert!(m.contains("aulos_viewers 1"));
+    assert!(m.contains("aulos_ring_chunks 4"));
+    assert!(m.contains("kind=\"playlist\",status=\"200\""));
+    o.shutdown().await.unwrap();
+}
