@@ -7,8 +7,8 @@
 //! trace simulator ([`sim`]) and a thin tokio/reqwest [`Driver`] that fills an
 //! `aulos-ring` chunk cache and hands chunks to the decoder with back-pressure.
 //!
-//! Depends on `aulos-ring`. Playlists are read by a small interim reader in
-//! `session::codec` until `aulos-manifest`'s parser is wired in (same view types).
+//! Depends on `aulos-ring` (chunk cache) and `aulos-manifest` (playlist parser and
+//! delta merge; `session::codec` converts its model into the session's own views).
 //!
 //! Must never: decode media, read a clock or touch a socket inside the session core
 //! (all time is passed in as [`Instant`]), or hold unbounded queues on the media path.

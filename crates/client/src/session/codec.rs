@@ -1,398 +1,319 @@
 //! Playlist text → [`MediaView`] / variants, and delta-update merging.
 //!
-//! Interim: `aulos-manifest` (the workspace's playlist parser) had not landed when
-//! this crate was written, so this module holds a small reader of exactly the tags
-//! the client rules use. It is the one place to swap for `aulos-manifest`'s parser and
-//! `MediaPlaylist::merge_delta` (same function signatures).
+//! The text is read by `aulos-manifest` ([`aulos_manifest::parse`]) and delta updates
+//! (`EXT-X-SKIP`, C-SKIP-01) are merged with [`aulos_manifest::merge_delta`]. This
+//! module is only the conversion from that text model into the session's views
+//! ([`MediaView`], [`VariantView`]), resolving what the model keeps as written (on
+//! the model itself, so that the copy kept for the next merge is self-contained):
+//!
+//! - byte ranges without an offset continue after the previous range of the same URI
+//!   (segments and parts are tracked separately, parts across segment boundaries);
+//! - the parts after the last `EXTINF` (`partial_segment` with its `partial_*` map,
+//!   key, date and discontinuity) become a segment with `complete == false`;
+//! - dates follow on by duration from the last segment that has one;
+//! - only the first `TYPE=PART` preload hint is kept (C-HINT-01);
+//! - `EXT-X-KEY` tags with a KEYFORMAT other than `identity` are ignored (C-KEY-01):
+//!   the segment keeps the key in effect before it. `aulos-manifest` keeps one
+//!   effective key per segment (the last tag wins), so when an identity key and
+//!   another KEYFORMAT are listed together, the identity key must come last.
+//!
+//! Parser errors reach the session as [`Error::Playlist`] with the line number.
 
 use super::playlist::{
     ByteRange, HintView, Key, KeyMethod, Map, MediaView, Parsed, PartView, ReportView, SegmentView,
     VariantView,
 };
 use crate::error::Error;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use aulos_manifest::{HintType, MediaPlaylist, MultivariantPlaylist, ParseError, Playlist};
+use std::time::{Duration, SystemTime};
 
-/// What we keep of the last playlist to merge a delta update into.
-pub(crate) type Raw = Option<MediaView>;
+/// What we keep of the last playlist to merge a delta update into: the last full
+/// (or merged) media playlist in `aulos-manifest`'s model, with byte-range offsets
+/// and ignored keys resolved (see [`resolve`]).
+pub(crate) type Raw = Option<MediaPlaylist>;
 
-/// Cap on lines read (nothing unbounded on input).
-const MAX_LINES: usize = 200_000;
+/// Cap on rendition reports kept (one per other rendition; nothing unbounded).
+const MAX_REPORTS: usize = 64;
 
-fn err(line: usize, what: &str) -> Error {
-    Error::Playlist(format!("line {line}: {what}"))
-}
+/// Longest duration accepted anywhere in a playlist (about 31 years), as the interim
+/// reader had: keeps every sum of durations and date addition in the session far
+/// from overflow. `aulos-manifest` accepts any `u64` seconds.
+const MAX_SECS: u64 = 1_000_000_000;
 
-/// Split an attribute list (`A=1,B="x,y"`) into pairs.
-fn attrs(s: &str) -> Vec<(&str, &str)> {
-    let mut out = Vec::new();
-    let mut rest = s;
-    while !rest.is_empty() {
-        let Some(eq) = rest.find('=') else { break };
-        let name = rest[..eq].trim();
-        let after = &rest[eq + 1..];
-        let (value, next) = if let Some(q) = after.strip_prefix('"') {
-            match q.find('"') {
-                Some(end) => (&q[..end], q[end + 1..].trim_start_matches(',')),
-                None => (q, ""),
-            }
-        } else {
-            match after.find(',') {
-                Some(c) => (&after[..c], &after[c + 1..]),
-                None => (after, ""),
-            }
-        };
-        out.push((name, value));
-        rest = next;
-    }
-    out
-}
+/// Largest media sequence number accepted: the session adds part and segment counts
+/// to MSNs, so half the `u64` range leaves room that no real stream reaches.
+const MAX_MSN: u64 = u64::MAX / 2;
 
-fn attr<'a>(list: &[(&'a str, &'a str)], name: &str) -> Option<&'a str> {
-    list.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
-}
-
-fn secs(s: &str) -> Option<Duration> {
-    let v: f64 = s.trim().parse().ok()?;
-    (v.is_finite() && (0.0..1e9).contains(&v)).then(|| Duration::from_secs_f64(v))
-}
-
-/// `n[@o]` → range; `o` defaults to the end of the previous range of the same URI.
-fn byterange(s: &str, prev_end: Option<u64>) -> Option<ByteRange> {
-    let (n, o) = match s.split_once('@') {
-        Some((n, o)) => (n, Some(o.parse().ok()?)),
-        None => (s, None),
-    };
-    let len: u64 = n.trim().parse().ok()?;
-    Some(ByteRange {
-        start: o.or(prev_end).unwrap_or(0),
-        len: Some(len),
-    })
-}
-
-fn hex_iv(s: &str) -> Option<[u8; 16]> {
-    let h = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X"))?;
-    if h.len() > 32 || h.is_empty() {
-        return None;
-    }
-    let padded = format!("{h:0>32}");
-    let mut iv = [0u8; 16];
-    for (i, b) in iv.iter_mut().enumerate() {
-        *b = u8::from_str_radix(padded.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(iv)
-}
-
-/// RFC 3339 date (`2026-11-24T22:00:00.123Z`, `+01:00` offsets) → `SystemTime`.
-/// Hand-written (days-from-civil) to avoid a date crate for one tag.
-pub(crate) fn parse_date(s: &str) -> Option<SystemTime> {
-    let b = s.as_bytes();
-    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse().ok() };
-    let (y, mo, d, h, mi, se) = (
-        num(0..4)?,
-        num(5..7)?,
-        num(8..10)?,
-        num(11..13)?,
-        num(14..16)?,
-        num(17..19)?,
-    );
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
-        return None;
-    }
-    let mut rest = &s[19..];
-    let mut nanos = 0u32;
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-        let f = &frac[..digits];
-        let f9 = format!("{:0<9}", &f[..f.len().min(9)]);
-        nanos = f9.parse().ok()?;
-        rest = &frac[digits..];
-    }
-    let offset = match rest {
-        "Z" | "z" | "" => 0,
-        o if o.len() == 6 => {
-            let sign = if o.starts_with('-') { -1 } else { 1 };
-            sign * (o.get(1..3)?.parse::<i64>().ok()? * 3600
-                + o.get(4..6)?.parse::<i64>().ok()? * 60)
-        }
-        _ => return None,
-    };
-    let (yy, mm) = if mo <= 2 {
-        (y - 1, mo + 9)
-    } else {
-        (y, mo - 3)
-    };
-    let era = yy.div_euclid(400);
-    let yoe = yy - era * 400;
-    let doy = (153 * mm + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let t = days * 86_400 + h * 3600 + mi * 60 + se - offset;
-    let t = u64::try_from(t).ok()?;
-    Some(UNIX_EPOCH + Duration::new(t, nanos))
+fn parse_error(e: ParseError) -> Error {
+    Error::Playlist(format!("line {}: {}", e.line, e.kind))
 }
 
 /// Parse a playlist. For a delta update (`EXT-X-SKIP`), `previous` must hold the last
 /// full copy; the skipped segments are taken from it (C-SKIP-01), else an error.
 pub(crate) fn parse(text: &[u8], previous: Option<&Raw>) -> Result<(Parsed, Raw), Error> {
-    let text = std::str::from_utf8(text).map_err(|_| err(0, "not UTF-8"))?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut lines = text.lines().enumerate().take(MAX_LINES);
-    match lines.next() {
-        Some((_, l)) if l.trim_end() == "#EXTM3U" => {}
-        _ => return Err(err(1, "missing #EXTM3U")),
+    let mut media = match aulos_manifest::parse(text).map_err(parse_error)? {
+        Playlist::Multivariant(m) => return Ok((Parsed::Multivariant(variants(&m)), None)),
+        Playlist::Media(m) => m,
+    };
+    if media.media_sequence > MAX_MSN {
+        return Err(Error::Playlist(format!(
+            "EXT-X-MEDIA-SEQUENCE beyond {MAX_MSN}"
+        )));
     }
-    let mut v = MediaView::default();
-    let mut variants = Vec::new();
-    let mut pending_variant: Option<(u64, Option<String>)> = None;
-    let mut media_tags = false;
-    let mut skipped: u64 = 0;
-    let mut dur: Option<Duration> = None;
-    let mut range: Option<ByteRange> = None;
-    let mut last_range_end: Option<u64> = None;
-    let mut disc = false;
-    let mut gap = false;
-    let mut key: Option<Key> = None;
-    let mut map: Option<Map> = None;
-    let mut pdt: Option<SystemTime> = None;
-    let mut parts: Vec<PartView> = Vec::new();
-    let mut last_part_end: Option<u64> = None;
-    let mut next_msn: Option<u64> = None;
-    let mut have_td = false;
-    for (i, line) in lines {
-        let n = i + 1;
-        let line = line.trim_end();
-        if line.is_empty() {
-            continue;
+    match &media.skip {
+        Some(skip) if skip.skipped_segments > 0 => {
+            let prev = previous.and_then(Option::as_ref).ok_or_else(|| {
+                Error::Playlist("delta update without a previous playlist".into())
+            })?;
+            // More than the previous copy holds cannot merge; checked here so that
+            // `merge_delta` never sizes a buffer from an absurd SKIPPED-SEGMENTS.
+            if skip.skipped_segments > prev.segments.len() as u64 {
+                return Err(Error::Playlist(format!(
+                    "delta update skips {} segments, the previous playlist has {}",
+                    skip.skipped_segments,
+                    prev.segments.len()
+                )));
+            }
+            media = aulos_manifest::merge_delta(prev, &media)
+                .map_err(|e| Error::Playlist(format!("delta update: {e}")))?;
         }
-        let Some(tag) = line.strip_prefix('#') else {
-            if let Some((bw, codecs)) = pending_variant.take() {
-                variants.push(VariantView {
-                    bandwidth: bw,
-                    codecs,
-                    uri: line.to_string(),
-                });
-                continue;
-            }
-            let msn = *next_msn.get_or_insert(v.media_sequence + skipped);
-            let d = dur.take().ok_or_else(|| err(n, "URI without EXTINF"))?;
-            if let Some(r) = range {
-                last_range_end = r.len.map(|l| r.start + l);
-            }
-            let seg_pdt = pdt.take();
-            v.segments.push(SegmentView {
-                msn,
-                uri: line.to_string(),
-                duration: d,
-                range: range.take(),
-                discontinuity: std::mem::take(&mut disc),
-                key: key.clone(),
-                map: map.clone(),
-                pdt: seg_pdt,
-                gap: std::mem::take(&mut gap),
-                parts: std::mem::take(&mut parts),
-                complete: true,
-            });
-            next_msn = Some(msn + 1);
-            continue;
-        };
-        let (name, value) = tag.split_once(':').unwrap_or((tag, ""));
-        match name {
-            "EXT-X-STREAM-INF" => {
-                let a = attrs(value);
-                let bw = attr(&a, "BANDWIDTH")
-                    .and_then(|b| b.parse().ok())
-                    .ok_or_else(|| err(n, "STREAM-INF without BANDWIDTH"))?;
-                pending_variant = Some((bw, attr(&a, "CODECS").map(str::to_string)));
-            }
-            "EXT-X-TARGETDURATION" => {
-                media_tags = true;
-                have_td = true;
-                v.target_duration = Duration::from_secs(
-                    value
-                        .trim()
-                        .parse()
-                        .map_err(|_| err(n, "bad TARGETDURATION"))?,
-                );
-            }
-            "EXT-X-MEDIA-SEQUENCE" => {
-                v.media_sequence = value
-                    .trim()
-                    .parse()
-                    .map_err(|_| err(n, "bad MEDIA-SEQUENCE"))?;
-            }
-            "EXT-X-PART-INF" => {
-                v.part_target = attr(&attrs(value), "PART-TARGET").and_then(secs);
-            }
-            "EXT-X-SERVER-CONTROL" => {
-                let a = attrs(value);
-                v.can_block_reload = attr(&a, "CAN-BLOCK-RELOAD") == Some("YES");
-                v.can_skip_until = attr(&a, "CAN-SKIP-UNTIL").and_then(secs);
-                v.hold_back = attr(&a, "HOLD-BACK").and_then(secs);
-                v.part_hold_back = attr(&a, "PART-HOLD-BACK").and_then(secs);
-            }
-            "EXT-X-SKIP" => {
-                skipped = attr(&attrs(value), "SKIPPED-SEGMENTS")
-                    .and_then(|s| s.parse().ok())
-                    .ok_or_else(|| err(n, "bad SKIP"))?;
-            }
-            "EXTINF" => {
-                media_tags = true;
-                let d = value.split(',').next().unwrap_or("");
-                dur = Some(secs(d).ok_or_else(|| err(n, "bad EXTINF"))?);
-            }
-            "EXT-X-BYTERANGE" => range = byterange(value, last_range_end),
-            "EXT-X-DISCONTINUITY" => disc = true,
-            "EXT-X-GAP" => gap = true,
-            "EXT-X-KEY" => {
-                let a = attrs(value);
-                // C-KEY-01: ignore KEYFORMATs other than identity.
-                if attr(&a, "KEYFORMAT").is_some_and(|f| f != "identity") {
-                    continue;
-                }
-                key = match attr(&a, "METHOD") {
-                    Some("NONE") => None,
-                    Some("AES-128") => Some(Key {
-                        method: KeyMethod::Aes128,
-                        uri: attr(&a, "URI")
-                            .ok_or_else(|| err(n, "KEY without URI"))?
-                            .to_string(),
-                        iv: attr(&a, "IV").and_then(hex_iv),
-                    }),
-                    Some(m) => Some(Key {
-                        method: KeyMethod::Unsupported(m.to_string()),
-                        uri: String::new(),
-                        iv: None,
-                    }),
-                    None => return Err(err(n, "KEY without METHOD")),
-                };
-            }
-            "EXT-X-MAP" => {
-                let a = attrs(value);
-                map = Some(Map {
-                    uri: attr(&a, "URI")
-                        .ok_or_else(|| err(n, "MAP without URI"))?
-                        .to_string(),
-                    range: attr(&a, "BYTERANGE").and_then(|r| byterange(r, None)),
-                });
-            }
-            "EXT-X-PROGRAM-DATE-TIME" => pdt = parse_date(value.trim()),
-            "EXT-X-PART" => {
-                let a = attrs(value);
-                let uri = attr(&a, "URI").ok_or_else(|| err(n, "PART without URI"))?;
-                let r = attr(&a, "BYTERANGE").and_then(|r| byterange(r, last_part_end));
-                if let Some(r) = r {
-                    last_part_end = r.len.map(|l| r.start + l);
-                }
-                parts.push(PartView {
-                    uri: uri.to_string(),
-                    duration: attr(&a, "DURATION")
-                        .and_then(secs)
-                        .ok_or_else(|| err(n, "PART without DURATION"))?,
-                    independent: attr(&a, "INDEPENDENT") == Some("YES"),
-                    range: r,
-                    gap: attr(&a, "GAP") == Some("YES"),
-                });
-            }
-            "EXT-X-PRELOAD-HINT" => {
-                let a = attrs(value);
-                // C-HINT-01: only the first TYPE=PART hint; other types ignored.
-                if attr(&a, "TYPE") == Some("PART") && v.hint.is_none() {
-                    let uri = attr(&a, "URI").ok_or_else(|| err(n, "hint without URI"))?;
-                    let start = attr(&a, "BYTERANGE-START").and_then(|s| s.parse().ok());
-                    let len = attr(&a, "BYTERANGE-LENGTH").and_then(|s| s.parse().ok());
-                    let range = (start.is_some() || len.is_some()).then(|| ByteRange {
-                        start: start.unwrap_or(0),
-                        len,
-                    });
-                    v.hint = Some(HintView {
-                        uri: uri.to_string(),
-                        range,
-                    });
-                }
-            }
-            "EXT-X-RENDITION-REPORT" => {
-                let a = attrs(value);
-                if let (Some(uri), Some(msn)) = (
-                    attr(&a, "URI"),
-                    attr(&a, "LAST-MSN").and_then(|s| s.parse().ok()),
-                ) && v.reports.len() < 64
-                {
-                    {
-                        v.reports.push(ReportView {
-                            uri: uri.to_string(),
-                            last_msn: msn,
-                            last_part: attr(&a, "LAST-PART").and_then(|s| s.parse().ok()),
-                        });
-                    }
-                }
-            }
-            "EXT-X-ENDLIST" => v.ended = true,
-            _ => {} // P-TXT-06: unknown tags ignored
-        }
+        // Nothing skipped: the playlist is already complete.
+        Some(_) => media.skip = None,
+        None => {}
     }
-    if !variants.is_empty() {
-        if media_tags {
-            return Err(err(0, "mixes multivariant and media tags")); // P-TXT-05
-        }
-        return Ok((Parsed::Multivariant(variants), None));
+    check_durations(&media)?;
+    resolve(&mut media);
+    Ok((Parsed::Media(media_view(&media)), Some(media)))
+}
+
+/// Rejects durations beyond [`MAX_SECS`] (C-GEN-01).
+fn check_durations(m: &MediaPlaylist) -> Result<(), Error> {
+    let max = Duration::from_secs(MAX_SECS);
+    let sc = m.server_control.unwrap_or_default();
+    let parts_ok = |parts: &[aulos_manifest::Part]| parts.iter().all(|p| p.duration <= max);
+    let ok = m.target_duration <= MAX_SECS
+        && [
+            m.part_target,
+            sc.can_skip_until,
+            sc.hold_back,
+            sc.part_hold_back,
+        ]
+        .iter()
+        .flatten()
+        .all(|d| *d <= max)
+        && m.segments
+            .iter()
+            .all(|s| s.duration <= max && parts_ok(&s.parts))
+        && parts_ok(&m.partial_segment);
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Playlist(format!("a duration beyond {MAX_SECS} s")))
     }
-    if !have_td {
-        return Err(err(0, "missing EXT-X-TARGETDURATION"));
+}
+
+fn variants(m: &MultivariantPlaylist) -> Vec<VariantView> {
+    m.variants
+        .iter()
+        .map(|v| VariantView {
+            bandwidth: v.bandwidth,
+            codecs: v.codecs.clone(),
+            uri: v.uri.clone(),
+        })
+        .collect()
+}
+
+/// Resolves byte ranges whose offset the text omits: "the range continues after the
+/// previous range of the same URI" (0 when there is none).
+#[derive(Default)]
+struct RangeCursor {
+    uri: String,
+    end: Option<u64>,
+}
+
+impl RangeCursor {
+    fn resolve(&mut self, uri: &str, r: &mut Option<aulos_manifest::ByteRange>) {
+        let Some(r) = r else { return };
+        let start = r.offset.unwrap_or(match self.end {
+            Some(end) if self.uri == uri => end,
+            _ => 0,
+        });
+        r.offset = Some(start);
+        self.end = Some(start.saturating_add(r.len));
+        self.uri.clear();
+        self.uri.push_str(uri);
     }
-    if !parts.is_empty() || !v.ended {
-        let msn = next_msn.unwrap_or(v.media_sequence + skipped);
-        if !parts.is_empty() {
-            v.segments.push(SegmentView {
-                msn,
-                uri: String::new(),
-                duration: Duration::ZERO,
-                range: None,
-                discontinuity: disc,
-                key,
-                map,
-                pdt,
-                gap: false,
-                parts,
-                complete: false,
-            });
-        }
-    }
+}
+
+/// Whether a key tag is to be ignored (C-KEY-01: KEYFORMATs other than identity).
+fn foreign(k: &Option<aulos_manifest::Key>) -> bool {
+    k.as_ref()
+        .and_then(|k| k.key_format.as_deref())
+        .is_some_and(|f| f != "identity")
+}
+
+/// Make the model self-contained before it is viewed and kept for the next delta
+/// merge: every byte range gets its absolute offset, every segment after a dated
+/// one its date, and a key with a foreign KEYFORMAT is replaced by the key in effect
+/// before it. Done on the model (not only the view) because a delta's skipped
+/// segments are taken from it without the segments before them that an omitted
+/// offset, a follow-on date or an ignored key refers to.
+fn resolve(m: &mut MediaPlaylist) {
+    let mut seg_ranges = RangeCursor::default();
+    let mut part_ranges = RangeCursor::default();
+    let mut key: Option<aulos_manifest::Key> = None;
     // A date applies to its segment; later segments follow on by duration.
-    for i in 1..v.segments.len() {
-        if v.segments[i].pdt.is_none() {
-            let prev = &v.segments[i - 1];
-            let d = if prev.complete {
-                prev.duration
-            } else {
-                prev.parts.iter().map(|p| p.duration).sum()
-            };
-            v.segments[i].pdt = prev.pdt.map(|t| t + d);
+    let mut next_pdt: Option<SystemTime> = None;
+    for s in &mut m.segments {
+        if s.program_date_time.is_none() {
+            s.program_date_time = next_pdt;
         }
-    }
-    if skipped > 0 {
-        let prev = previous
-            .and_then(|p| p.as_ref())
-            .ok_or_else(|| err(0, "delta update without a previous playlist"))?;
-        let mut merged = Vec::with_capacity(v.segments.len() + skipped as usize);
-        for msn in v.media_sequence..v.media_sequence + skipped {
-            let s = prev
-                .segment(msn)
-                .filter(|s| s.complete)
-                .ok_or_else(|| err(0, "delta skips segments we do not have"))?;
-            merged.push(s.clone());
+        next_pdt = s.program_date_time.and_then(|t| t.checked_add(s.duration));
+        seg_ranges.resolve(&s.uri, &mut s.byte_range);
+        for p in &mut s.parts {
+            part_ranges.resolve(&p.uri, &mut p.byte_range);
         }
-        merged.append(&mut v.segments);
-        v.segments = merged;
+        if foreign(&s.key) {
+            s.key.clone_from(&key);
+        }
+        key.clone_from(&s.key);
     }
-    Ok((Parsed::Media(v.clone()), Some(v)))
+    for p in &mut m.partial_segment {
+        part_ranges.resolve(&p.uri, &mut p.byte_range);
+    }
+    if foreign(&m.partial_key) {
+        m.partial_key = key;
+    }
+    if m.partial_program_date_time.is_none() && !m.partial_segment.is_empty() {
+        m.partial_program_date_time = next_pdt;
+    }
+}
+
+fn range_view(r: aulos_manifest::ByteRange) -> ByteRange {
+    ByteRange {
+        start: r.offset.unwrap_or(0),
+        len: Some(r.len),
+    }
+}
+
+fn map_view(m: &aulos_manifest::Map) -> Map {
+    Map {
+        uri: m.uri.clone(),
+        range: m.byte_range.map(range_view),
+    }
+}
+
+fn key_view(k: &aulos_manifest::Key) -> Key {
+    use aulos_manifest::KeyMethod as M;
+    let unsupported = |m: &str| Key {
+        method: KeyMethod::Unsupported(m.to_owned()),
+        uri: String::new(),
+        iv: None,
+    };
+    match &k.method {
+        M::Aes128 => Key {
+            method: KeyMethod::Aes128,
+            uri: k.uri.clone(),
+            iv: k.iv,
+        },
+        M::SampleAes => unsupported("SAMPLE-AES"),
+        M::SampleAesCtr => unsupported("SAMPLE-AES-CTR"),
+        M::Other(m) => unsupported(m),
+    }
+}
+
+fn parts_view(parts: &[aulos_manifest::Part]) -> Vec<PartView> {
+    parts
+        .iter()
+        .map(|p| PartView {
+            uri: p.uri.clone(),
+            duration: p.duration,
+            independent: p.independent,
+            range: p.byte_range.map(range_view),
+            gap: p.gap,
+        })
+        .collect()
+}
+
+/// Convert a full (non-delta or merged), [`resolve`]d media playlist.
+fn media_view(m: &MediaPlaylist) -> MediaView {
+    let sc = m.server_control.unwrap_or_default();
+    let first = m.first_listed_msn();
+    let mut segments = Vec::with_capacity(m.segments.len() + 1);
+    for (msn, s) in (first..).zip(&m.segments) {
+        segments.push(SegmentView {
+            msn,
+            uri: s.uri.clone(),
+            duration: s.duration,
+            range: s.byte_range.map(range_view),
+            discontinuity: s.discontinuity,
+            key: s.key.as_ref().map(key_view),
+            map: s.map.as_ref().map(map_view),
+            pdt: s.program_date_time,
+            gap: s.gap,
+            parts: parts_view(&s.parts),
+            complete: true,
+        });
+    }
+    if !m.partial_segment.is_empty() {
+        segments.push(SegmentView {
+            msn: m.next_msn(),
+            uri: String::new(),
+            duration: Duration::ZERO,
+            range: None,
+            discontinuity: m.partial_discontinuity,
+            key: m.partial_key.as_ref().map(key_view),
+            map: m.partial_map.as_ref().map(map_view),
+            pdt: m.partial_program_date_time,
+            gap: false,
+            parts: parts_view(&m.partial_segment),
+            complete: false,
+        });
+    }
+    let hint = m
+        .preload_hints
+        .iter()
+        .find(|h| h.hint_type == HintType::Part)
+        .map(|h| HintView {
+            uri: h.uri.clone(),
+            range: (h.byte_range_start.is_some() || h.byte_range_length.is_some()).then(|| {
+                ByteRange {
+                    start: h.byte_range_start.unwrap_or(0),
+                    len: h.byte_range_length,
+                }
+            }),
+        });
+    let reports = m
+        .rendition_reports
+        .iter()
+        .filter_map(|r| {
+            Some(ReportView {
+                uri: r.uri.clone(),
+                last_msn: r.last_msn?,
+                last_part: r.last_part.and_then(|p| u32::try_from(p).ok()),
+            })
+        })
+        .take(MAX_REPORTS)
+        .collect();
+    MediaView {
+        target_duration: Duration::from_secs(m.target_duration),
+        media_sequence: m.media_sequence,
+        part_target: m.part_target,
+        can_block_reload: sc.can_block_reload,
+        can_skip_until: sc.can_skip_until,
+        hold_back: sc.hold_back,
+        part_hold_back: sc.part_hold_back,
+        segments,
+        hint,
+        reports,
+        ended: m.end_list,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     const LL: &str = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-VERSION:9\n#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL=12.0,PART-HOLD-BACK=0.6\n#EXT-X-PART-INF:PART-TARGET=0.2\n#EXT-X-MEDIA-SEQUENCE:5\n#EXT-X-MAP:URI=\"init.mp4\"\n#EXT-X-PROGRAM-DATE-TIME:2026-11-24T22:00:00.000Z\n#EXTINF:2.0,\ns5.m4s\n#EXT-X-PART:DURATION=0.2,URI=\"p6.0.m4s\",INDEPENDENT=YES\n#EXT-X-PART:DURATION=0.2,URI=\"p6.1.m4s\",INDEPENDENT=YES\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"p6.2.m4s\"\n#EXT-X-RENDITION-REPORT:URI=\"../hi/a.m3u8\",LAST-MSN=6,LAST-PART=1\n";
 
@@ -444,14 +365,215 @@ mod tests {
         assert!(parse(&[0xff, 0xfe], None).is_err());
     }
 
+    fn media(text: &str) -> MediaView {
+        match parse(text.as_bytes(), None) {
+            Ok((Parsed::Media(v), _)) => v,
+            other => panic!("expected a media playlist: {other:?}"),
+        }
+    }
+
     #[test]
-    fn dates_and_ivs() {
-        let a = parse_date("2026-11-24T23:00:00.500+01:00").expect("date");
-        let b = parse_date("2026-11-24T22:00:00.5Z").expect("date");
-        assert_eq!(a, b);
-        assert!(parse_date("2026-13-01T00:00:00Z").is_none());
-        assert_eq!(hex_iv("0x1").map(|iv| iv[15]), Some(1));
-        assert!(hex_iv("zz").is_none());
+    fn dates_with_offsets_and_short_ivs() {
+        let v = media(
+            "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-KEY:METHOD=AES-128,URI=\"k\",IV=0x1\n\
+             #EXT-X-PROGRAM-DATE-TIME:2026-11-24T23:00:00.500+01:00\n#EXTINF:2,\na0\n\
+             #EXT-X-PROGRAM-DATE-TIME:2026-11-24T22:00:02.5Z\n#EXTINF:2,\na1\n",
+        );
+        let t = |i: usize| {
+            v.segments[i]
+                .pdt
+                .expect("dated")
+                .duration_since(UNIX_EPOCH)
+                .expect("after epoch")
+        };
+        assert_eq!(t(0), Duration::from_millis(1_795_557_600_500));
+        assert_eq!(t(1) - t(0), Duration::from_secs(2));
+        let iv = v.segments[0].key.as_ref().and_then(|k| k.iv).expect("iv");
+        assert_eq!(iv[15], 1);
+        assert!(iv[..15].iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn parser_errors_carry_the_line() {
+        // checklist C-GEN-01
+        let e = parse(b"#EXTM3U\n#EXT-X-TARGETDURATION:2\n\n#EXTINF:x,\na\n", None)
+            .expect_err("bad EXTINF");
+        let Error::Playlist(msg) = e else {
+            panic!("Error::Playlist expected, got {e:?}")
+        };
+        assert!(msg.starts_with("line 4: "), "{msg}");
+        assert!(msg.contains("EXTINF"), "{msg}");
+        let e = parse(b"hello", None).expect_err("no header");
+        assert!(
+            matches!(&e, Error::Playlist(m) if m.starts_with("line 1: ")),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn foreign_keyformat_keeps_the_identity_key() {
+        // checklist C-KEY-01: a KEYFORMAT other than identity is ignored, so the
+        // AES-128 key stays in effect; METHOD=NONE clears it.
+        let v = media(
+            "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-KEY:METHOD=AES-128,URI=\"k1\"\n\
+             #EXTINF:2,\na0\n\
+             #EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"skd://x\",KEYFORMAT=\"com.apple.streamingkeydelivery\"\n\
+             #EXTINF:2,\na1\n#EXT-X-KEY:METHOD=NONE\n#EXTINF:2,\na2\n\
+             #EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"k2\",KEYFORMAT=\"identity\"\n\
+             #EXT-X-PART:DURATION=1,URI=\"p3.0\"\n",
+        );
+        let keys: Vec<_> = v
+            .segments
+            .iter()
+            .map(|s| s.key.as_ref().map(|k| (k.method.clone(), k.uri.as_str())))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                Some((KeyMethod::Aes128, "k1")),
+                Some((KeyMethod::Aes128, "k1")),
+                None,
+                Some((KeyMethod::Unsupported("SAMPLE-AES".into()), "")),
+            ]
+        );
+        assert!(!v.segments[3].complete);
+    }
+
+    #[test]
+    fn partial_segment_takes_its_own_map_date_and_discontinuity() {
+        let v = media(
+            "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-PART-INF:PART-TARGET=0.5\n\
+             #EXT-X-MAP:URI=\"init1.mp4\"\n#EXTINF:2,\ns0.m4s\n\
+             #EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init2.mp4\",BYTERANGE=\"700@100\"\n\
+             #EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:00Z\n\
+             #EXT-X-PART:DURATION=0.5,URI=\"p1.0.m4s\",INDEPENDENT=YES\n\
+             #EXT-X-PART:DURATION=0.5,URI=\"p1.1.m4s\",GAP=YES\n",
+        );
+        assert_eq!(v.segments.len(), 2);
+        let (done, open) = (&v.segments[0], &v.segments[1]);
+        assert!(done.complete && !open.complete);
+        assert_eq!((done.msn, open.msn), (0, 1));
+        assert_eq!(done.map.as_ref().map(|m| m.uri.as_str()), Some("init1.mp4"));
+        assert!(!done.discontinuity && open.discontinuity);
+        let map = open.map.clone().expect("map");
+        assert_eq!(map.uri, "init2.mp4");
+        assert_eq!(
+            map.range,
+            Some(ByteRange {
+                start: 100,
+                len: Some(700)
+            })
+        );
+        assert!(done.pdt.is_none() && open.pdt.is_some());
+        assert_eq!(
+            open.parts
+                .iter()
+                .map(|p| (p.independent, p.gap))
+                .collect::<Vec<_>>(),
+            [(true, false), (false, true)]
+        );
+        assert_eq!(v.next_part_pos().map(|p| (p.msn, p.part)), Some((1, 2)));
+    }
+
+    #[test]
+    fn byte_ranges_continue_per_uri() {
+        // Offsets omitted in the text continue after the previous range of the same
+        // resource; segment and part ranges are tracked separately.
+        let v = media(
+            "#EXTM3U\n#EXT-X-TARGETDURATION:2\n\
+             #EXT-X-PART:DURATION=1,URI=\"a.mp4\",BYTERANGE=10@0\n\
+             #EXT-X-PART:DURATION=1,URI=\"a.mp4\",BYTERANGE=20\n\
+             #EXTINF:2,\n#EXT-X-BYTERANGE:30@5\nall.ts\n\
+             #EXT-X-PART:DURATION=1,URI=\"b.mp4\",BYTERANGE=7\n\
+             #EXT-X-PART:DURATION=1,URI=\"b.mp4\",BYTERANGE=8\n\
+             #EXTINF:2,\n#EXT-X-BYTERANGE:40\nall.ts\n\
+             #EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"c.mp4\",BYTERANGE-LENGTH=9\n",
+        );
+        let r = |s: usize| v.segments[s].range.map(|r| (r.start, r.len));
+        assert_eq!((r(0), r(1)), (Some((5, Some(30))), Some((35, Some(40)))));
+        let parts: Vec<_> = v
+            .segments
+            .iter()
+            .flat_map(|s| &s.parts)
+            .map(|p| p.range.map(|r| (r.start, r.len)))
+            .collect();
+        assert_eq!(
+            parts,
+            [
+                Some((0, Some(10))),
+                Some((10, Some(20))),
+                Some((0, Some(7))),
+                Some((7, Some(8)))
+            ]
+        );
+        assert_eq!(
+            v.hint.and_then(|h| h.range),
+            Some(ByteRange {
+                start: 0,
+                len: Some(9)
+            })
+        );
+    }
+
+    #[test]
+    fn delta_merge_keeps_skipped_ranges_keys_and_maps() {
+        // checklist C-SKIP-01: the skipped segments come from the previous copy with
+        // their resolved byte ranges, dates, key and map, though the segment their
+        // offset and date follow on from is no longer listed.
+        let full = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:10\n\
+             #EXT-X-MAP:URI=\"init.mp4\"\n#EXT-X-KEY:METHOD=AES-128,URI=\"k\"\n\
+             #EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:00Z\n\
+             #EXTINF:2,\n#EXT-X-BYTERANGE:100@0\nall.mp4\n\
+             #EXTINF:2,\n#EXT-X-BYTERANGE:100\nall.mp4\n\
+             #EXTINF:2,\n#EXT-X-BYTERANGE:100\nall.mp4\n";
+        let delta = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:11\n\
+             #EXT-X-SKIP:SKIPPED-SEGMENTS=1\n#EXT-X-MAP:URI=\"init.mp4\"\n\
+             #EXT-X-KEY:METHOD=AES-128,URI=\"k\"\n\
+             #EXTINF:2,\n#EXT-X-BYTERANGE:100@200\nall.mp4\n\
+             #EXTINF:2,\n#EXT-X-BYTERANGE:100\nall.mp4\n";
+        let (full_view, raw) = parse(full.as_bytes(), None).expect("full");
+        let (p, raw2) = parse(delta.as_bytes(), Some(&raw)).expect("merges");
+        let (Parsed::Media(full_view), Parsed::Media(v)) = (full_view, p) else {
+            panic!("media")
+        };
+        assert_eq!(v.media_sequence, 11);
+        assert_eq!(v.segments.len(), 3);
+        assert_eq!(v.segments[0], full_view.segments[1]);
+        assert_eq!(v.segments[1], full_view.segments[2]);
+        let last = &v.segments[2];
+        assert_eq!((last.msn, last.range.map(|r| r.start)), (13, Some(300)));
+        assert!(last.key.is_some() && last.map.is_some());
+        let t = |s: &SegmentView| s.pdt.expect("dated");
+        assert_eq!(
+            t(last).duration_since(t(&full_view.segments[0])).ok(),
+            Some(Duration::from_secs(6))
+        );
+        // The merged copy is what the next delta merges into.
+        let raw2 = raw2.expect("media raw");
+        assert!(raw2.skip.is_none());
+        assert_eq!(raw2.segments.len(), 3);
+        // A delta skipping more than the previous copy holds is refused.
+        let greedy = delta.replace("SKIPPED-SEGMENTS=1", "SKIPPED-SEGMENTS=99999999999999");
+        assert!(matches!(
+            parse(greedy.as_bytes(), Some(&raw)),
+            Err(Error::Playlist(_))
+        ));
+    }
+
+    #[test]
+    fn out_of_range_numbers_are_rejected() {
+        // checklist C-GEN-01: nothing the session adds up may overflow.
+        for body in [
+            "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:99999999999999999999,\na\n",
+            "#EXTM3U\n#EXT-X-TARGETDURATION:9999999999\n#EXTINF:2,\na\n",
+            "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:18446744073709551615\n#EXTINF:2,\na\n",
+            "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-PART:DURATION=9999999999,URI=\"p\"\n",
+        ] {
+            assert!(
+                matches!(parse(body.as_bytes(), None), Err(Error::Playlist(_))),
+                "{body}"
+            );
+        }
     }
 }
 
