@@ -1,0 +1,1 @@
+//! `aulos-player`: live LL-HLS audio playback (skeleton).
