@@ -10,7 +10,8 @@
 //!   (segments and parts are tracked separately, parts across segment boundaries);
 //! - the parts after the last `EXTINF` (`partial_segment` with its `partial_*` map,
 //!   key, date and discontinuity) become a segment with `complete == false`;
-//! - dates follow on by duration from the last segment that has one;
+//! - dates follow on by duration from the last segment that has one, and an
+//!   `EXT-X-MAP` carries into a delta's segments when the delta omits it;
 //! - only the first `TYPE=PART` preload hint is kept (C-HINT-01);
 //! - `EXT-X-KEY` tags with a KEYFORMAT other than `identity` are ignored (C-KEY-01):
 //!   the segment keeps the key in effect before it. `aulos-manifest` keeps one
@@ -154,14 +155,20 @@ fn foreign(k: &Option<aulos_manifest::Key>) -> bool {
 
 /// Make the model self-contained before it is viewed and kept for the next delta
 /// merge: every byte range gets its absolute offset, every segment after a dated
-/// one its date, and a key with a foreign KEYFORMAT is replaced by the key in effect
-/// before it. Done on the model (not only the view) because a delta's skipped
-/// segments are taken from it without the segments before them that an omitted
-/// offset, a follow-on date or an ignored key refers to.
+/// one its date, a key with a foreign KEYFORMAT is replaced by the key in effect
+/// before it, and a segment without a map after one with a map gets that map. Done
+/// on the model (not only the view) because a delta's skipped segments are taken
+/// from it without the segments before them that an omitted offset, a follow-on
+/// date or an ignored key refers to.
+///
+/// The map rule only matters after a delta merge: HLS cannot cancel an `EXT-X-MAP`,
+/// so a segment without one that follows mapped segments is one whose tag was
+/// skipped with them (the draft's own delta example lists no `EXT-X-MAP`).
 fn resolve(m: &mut MediaPlaylist) {
     let mut seg_ranges = RangeCursor::default();
     let mut part_ranges = RangeCursor::default();
     let mut key: Option<aulos_manifest::Key> = None;
+    let mut map: Option<aulos_manifest::Map> = None;
     // A date applies to its segment; later segments follow on by duration.
     let mut next_pdt: Option<SystemTime> = None;
     for s in &mut m.segments {
@@ -177,12 +184,19 @@ fn resolve(m: &mut MediaPlaylist) {
             s.key.clone_from(&key);
         }
         key.clone_from(&s.key);
+        if s.map.is_none() {
+            s.map.clone_from(&map);
+        }
+        map.clone_from(&s.map);
     }
     for p in &mut m.partial_segment {
         part_ranges.resolve(&p.uri, &mut p.byte_range);
     }
     if foreign(&m.partial_key) {
         m.partial_key = key;
+    }
+    if m.partial_map.is_none() && !m.partial_segment.is_empty() {
+        m.partial_map = map;
     }
     if m.partial_program_date_time.is_none() && !m.partial_segment.is_empty() {
         m.partial_program_date_time = next_pdt;
@@ -712,5 +726,160 @@ mod fixtures {
         fn never_panics_on_arbitrary_bytes(body in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
             let _ = parse(&body, None);
         }
+    }
+}
+
+/// The client against every playlist fixture of `aulos-manifest` (written from the
+/// draft's examples and from real servers' output).
+#[cfg(test)]
+mod manifest_fixtures {
+    use super::*;
+    use crate::session::playlist::Pos;
+
+    fn load() -> Vec<(String, Vec<u8>)> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../manifest/tests/fixtures");
+        let mut all: Vec<_> = std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("{dir}: {e}"))
+            .map(|e| e.expect("directory entry").path())
+            .filter(|p| p.extension().is_some_and(|x| x == "m3u8"))
+            .map(|p| {
+                let name = p.file_name().expect("file name").to_string_lossy().into();
+                (name, std::fs::read(&p).expect("readable fixture"))
+            })
+            .collect();
+        all.sort();
+        all
+    }
+
+    fn is_delta(m: &MediaPlaylist) -> bool {
+        m.skip.as_ref().is_some_and(|s| s.skipped_segments > 0)
+    }
+
+    /// The view agrees with the model it came from.
+    fn check_media(name: &str, m: &MediaPlaylist, v: &MediaView) {
+        let skipped = m.skip.as_ref().map_or(0, |s| s.skipped_segments) as usize;
+        let complete = v.segments.iter().filter(|s| s.complete).count();
+        assert_eq!(complete, skipped + m.segments.len(), "{name}");
+        assert_eq!(
+            v.segments.last().is_some_and(|s| !s.complete),
+            !m.partial_segment.is_empty(),
+            "{name}: open segment iff the playlist ends in parts"
+        );
+        assert_eq!(v.media_sequence, m.media_sequence, "{name}");
+        for (i, s) in v.segments.iter().enumerate() {
+            assert_eq!(s.msn, m.media_sequence + i as u64, "{name}: MSNs in order");
+            assert_eq!(s.complete, !s.uri.is_empty(), "{name}: {}", s.msn);
+            let ranges = s
+                .range
+                .iter()
+                .chain(s.parts.iter().filter_map(|p| p.range.as_ref()));
+            assert!(ranges.into_iter().all(|r| r.len.is_some()), "{name}");
+        }
+        if !m.partial_segment.is_empty() {
+            let pos = Pos {
+                msn: m.next_msn(),
+                part: m.partial_segment.len() as u32,
+            };
+            assert_eq!(v.next_part_pos(), Some(pos), "{name}");
+        }
+        assert_eq!(v.ended, m.end_list, "{name}");
+        assert_eq!(v.reports.len(), m.rendition_reports.len(), "{name}");
+        let first_part_hint = m
+            .preload_hints
+            .iter()
+            .find(|h| h.hint_type == HintType::Part);
+        assert_eq!(
+            v.hint.as_ref().map(|h| h.uri.as_str()),
+            first_part_hint.map(|h| h.uri.as_str()),
+            "{name}"
+        );
+    }
+
+    #[test]
+    fn every_fixture_parses_into_a_view() {
+        let all = load();
+        assert!(all.len() >= 8, "fixtures found: {}", all.len());
+        let models: Vec<_> = all
+            .iter()
+            .map(|(name, text)| {
+                aulos_manifest::parse(text).unwrap_or_else(|e| panic!("{name}: {e}"))
+            })
+            .collect();
+        // Full media playlists, kept as the session keeps them, for the deltas.
+        let mut full = Vec::new();
+        let (mut media, mut multivariant, mut deltas) = (0, 0, 0);
+        for ((name, text), model) in all.iter().zip(&models) {
+            match (model, parse(text, None)) {
+                (Playlist::Multivariant(m), Ok((Parsed::Multivariant(vars), raw))) => {
+                    multivariant += 1;
+                    assert!(raw.is_none(), "{name}");
+                    let bw: Vec<_> = vars.iter().map(|v| (v.bandwidth, v.uri.as_str())).collect();
+                    let want: Vec<_> = m
+                        .variants
+                        .iter()
+                        .map(|v| (v.bandwidth, v.uri.as_str()))
+                        .collect();
+                    assert_eq!(bw, want, "{name}");
+                }
+                (Playlist::Media(m), Ok((Parsed::Media(v), raw))) if !is_delta(m) => {
+                    media += 1;
+                    check_media(name, m, &v);
+                    full.push(raw);
+                }
+                (Playlist::Media(m), Err(Error::Playlist(_))) if is_delta(m) => {}
+                (_, other) => panic!("{name}: {other:?}"),
+            }
+        }
+        // checklist C-SKIP-01: each delta merges into one of the full playlists.
+        for ((name, text), model) in all.iter().zip(&models) {
+            let Playlist::Media(m) = model else { continue };
+            if !is_delta(m) {
+                continue;
+            }
+            deltas += 1;
+            let merged = full.iter().find_map(|prev| match parse(text, Some(prev)) {
+                Ok((Parsed::Media(v), _)) => Some(v),
+                _ => None,
+            });
+            let v = merged.unwrap_or_else(|| panic!("{name}: merges into no full fixture"));
+            check_media(name, m, &v);
+        }
+        assert!(
+            media >= 4 && multivariant >= 2 && deltas >= 1,
+            "{media} {multivariant} {deltas}"
+        );
+    }
+
+    #[test]
+    fn apple_delta_merges_to_the_full_playlist() {
+        // checklist C-SKIP-01: the draft's delta example answers the request after
+        // its full example, so the segments they share must come out identical,
+        // though the delta omits EXT-X-MAP and the first date.
+        let all = load();
+        let get = |n: &str| {
+            let (_, text) = all.iter().find(|(name, _)| name == n).expect(n);
+            text.as_slice()
+        };
+        let (full, raw) = parse(get("apple-ll-parts.m3u8"), None).expect("full");
+        let (delta, _) = parse(get("apple-ll-delta.m3u8"), Some(&raw)).expect("merges");
+        let (Parsed::Media(full), Parsed::Media(delta)) = (full, delta) else {
+            panic!("media playlists expected")
+        };
+        let complete = |v: &MediaView| -> Vec<SegmentView> {
+            v.segments.iter().filter(|s| s.complete).cloned().collect()
+        };
+        assert_eq!(complete(&full).len(), 7);
+        assert_eq!(complete(&delta), complete(&full));
+        let (open_full, open_delta) = (
+            full.segments.last().expect("open segment"),
+            delta.segments.last().expect("open segment"),
+        );
+        assert_eq!(open_delta.parts[..3], open_full.parts[..]);
+        assert_eq!(open_delta.parts.len(), 4);
+        assert_eq!(
+            (open_delta.map.as_ref(), open_delta.pdt),
+            (open_full.map.as_ref(), open_full.pdt)
+        );
+        assert_eq!(delta.next_part_pos(), Some(Pos { msn: 273, part: 4 }));
     }
 }
