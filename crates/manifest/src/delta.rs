@@ -20,7 +20,10 @@ pub fn merge_delta(
     let mut out = delta.clone();
     out.skip = None;
     out.version = prev.version;
-    let mut segments = Vec::with_capacity(skip.skipped_segments as usize + delta.segments.len());
+    // The previous playlist bounds how many segments can be taken from it: a bogus
+    // SKIPPED-SEGMENTS fails below instead of reserving memory for it.
+    let want = usize::try_from(skip.skipped_segments).unwrap_or(usize::MAX);
+    let mut segments = Vec::with_capacity(want.min(prev.segments.len()) + delta.segments.len());
     for msn in first..first + skip.skipped_segments {
         let seg = msn
             .checked_sub(prev_first)

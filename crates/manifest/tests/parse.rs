@@ -345,3 +345,16 @@ fn oversized_input_is_refused_without_reading_it() {
         ParseErrorKind::TooLarge(_)
     ));
 }
+
+#[test]
+fn bogus_skip_count_is_an_error_not_an_allocation() {
+    let full = parse_media(&fixture("apple-ll-parts.m3u8")).unwrap();
+    let delta = parse_media(
+        b"#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:266\n#EXT-X-SKIP:SKIPPED-SEGMENTS=18446744073709551615\n",
+    )
+    .unwrap();
+    assert!(matches!(
+        merge_delta(&full, &delta),
+        Err(DeltaError::MissingSegment { .. })
+    ));
+}
