@@ -24,7 +24,7 @@ pub fn merge_delta(
     // SKIPPED-SEGMENTS fails below instead of reserving memory for it.
     let want = usize::try_from(skip.skipped_segments).unwrap_or(usize::MAX);
     let mut segments = Vec::with_capacity(want.min(prev.segments.len()) + delta.segments.len());
-    for msn in first..first + skip.skipped_segments {
+    for msn in first..first.saturating_add(skip.skipped_segments) {
         let seg = msn
             .checked_sub(prev_first)
             .and_then(|i| prev.segments.get(usize::try_from(i).ok()?))

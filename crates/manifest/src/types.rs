@@ -252,12 +252,14 @@ pub struct MediaPlaylist {
 impl MediaPlaylist {
     /// MSN of the first segment after any skipped ones.
     pub fn first_listed_msn(&self) -> u64 {
-        self.media_sequence + self.skip.as_ref().map_or(0, |s| s.skipped_segments)
+        self.media_sequence
+            .saturating_add(self.skip.as_ref().map_or(0, |s| s.skipped_segments))
     }
 
     /// MSN the partial segment has (or the next segment will have).
     pub fn next_msn(&self) -> u64 {
-        self.first_listed_msn() + self.segments.len() as u64
+        self.first_listed_msn()
+            .saturating_add(self.segments.len() as u64)
     }
 
     /// The last `(msn, part)` listed: the last part of the partial segment, else the
