@@ -2,7 +2,8 @@
 //! harness, on the baseline README's three scenarios plus get latency, put latency
 //! under 1000 readers, and waiter fan-out.
 //!
-//! Run: `cargo bench -p aulos-ring --bench vs_playlists` (optionally `-- --secs 2`).
+//! Run: `cargo bench -p aulos-ring --bench vs_playlists` (optionally `-- --secs 2`;
+//! `-- --only 3,put` runs a subset: `1`, `2`, `3`, `get`, `put`, `fanout`).
 //!
 //! Both rings run in the same tokio multi-thread runtime with the same task layout as
 //! the baseline's own benchmark tests (`test_concurrent_read_write`,
@@ -32,6 +33,11 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(2.0);
     let dur = Duration::from_secs_f64(secs);
+    let only: Option<String> = std::env::args().skip_while(|a| a != "--only").nth(1);
+    let run = |name: &str| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|x| x == name))
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -43,27 +49,40 @@ fn main() {
     let mut rows: Vec<(String, f64, f64, &str)> = Vec::new();
 
     // 1. single stream, sequential 64 KB writes
-    let b = rt.block_on(baseline_single(dur));
-    let a = rt.block_on(aulos_single(dur));
-    rows.push(("1. single-stream 64 KB puts/s".into(), b, a, "≥ 100×"));
-    rows.push((
-        "1. single-stream MB/s".into(),
-        b * KB64 as f64 / 1e6,
-        a * KB64 as f64 / 1e6,
-        "",
-    ));
+    if run("1") {
+        let b = rt.block_on(baseline_single(dur));
+        let a = rt.block_on(aulos_single(dur));
+        rows.push(("1. single-stream 64 KB puts/s".into(), b, a, "≥ 100×"));
+        rows.push((
+            "1. single-stream MB/s".into(),
+            b * KB64 as f64 / 1e6,
+            a * KB64 as f64 / 1e6,
+            "",
+        ));
+    }
 
     // 2. 8 streams, 1 writer + 2 readers each
-    let (bw, br) = rt.block_on(baseline_multi(dur));
-    let (aw, ar) = rt.block_on(aulos_multi(dur));
-    rows.push(("2. 8 streams writes/s".into(), bw, aw, "≥ 10×"));
-    rows.push(("2. 8 streams reads/s".into(), br, ar, "≥ 10×"));
+    if run("2") {
+        let (bw, br) = rt.block_on(baseline_multi(dur));
+        let (aw, ar) = rt.block_on(aulos_multi(dur));
+        rows.push(("2. 8 streams writes/s".into(), bw, aw, "≥ 10×"));
+        rows.push(("2. 8 streams reads/s".into(), br, ar, "≥ 10×"));
+    }
 
     // 3. 1000 readers + 1 writer
-    let b3 = rt.block_on(baseline_massive(dur));
-    let a3 = rt.block_on(aulos_massive(dur));
-    rows.push(("3. 1000 readers reads/s".into(), b3.reads, a3.reads, "≥ 5×"));
-    rows.push(("3. 1000 readers writes/s".into(), b3.writes, a3.writes, ""));
+    if run("3") {
+        let b3 = rt.block_on(baseline_massive(dur));
+        let a3 = rt.block_on(aulos_massive(dur, false));
+        rows.push(("3. 1000 readers reads/s".into(), b3.reads, a3.reads, "≥ 5×"));
+        rows.push(("3. 1000 readers writes/s".into(), b3.writes, a3.writes, ""));
+        let f3 = rt.block_on(aulos_massive(dur, true));
+        rows.push((
+            "3. bound: harness + 1 Bytes clone".into(),
+            b3.reads,
+            f3.reads,
+            "(no ring)",
+        ));
+    }
 
     println!(
         "{:<34} {:>16} {:>16} {:>9}  target",
@@ -74,28 +93,34 @@ fn main() {
     }
 
     // get latency, single thread, warm
-    let (bg, ag) = rt.block_on(get_latency());
-    println!(
-        "\nget latency (mean over 1M gets, one thread): playlists {bg:.1} ns, aulos-ring {ag:.1} ns"
-    );
+    if run("get") {
+        let (bg, ag) = rt.block_on(get_latency());
+        println!(
+            "\nget latency (mean over 1M gets, one thread): playlists {bg:.1} ns, aulos-ring {ag:.1} ns"
+        );
+    }
 
     // put in-call p99, solo vs with 1000 readers running
-    let solo = rt.block_on(aulos_put_p99(dur, 0));
-    let loaded = rt.block_on(aulos_put_p99(dur, 1000));
-    println!(
-        "aulos-ring put latency in-call: solo p50 {:.0} ns p99 {:.0} ns; with 1000 readers p50 {:.0} ns p99 {:.0} ns → p99 ratio {:.2} (target ≤ 2)",
-        solo.0,
-        solo.1,
-        loaded.0,
-        loaded.1,
-        loaded.1 / solo.1
-    );
+    if run("put") {
+        let solo = rt.block_on(aulos_put_p99(dur, 0));
+        let loaded = rt.block_on(aulos_put_p99(dur, 1000));
+        println!(
+            "aulos-ring put latency in-call: solo p50 {:.0} ns p99 {:.0} ns; with 1000 readers p50 {:.0} ns p99 {:.0} ns → p99 ratio {:.2} (target ≤ 2)",
+            solo.0,
+            solo.1,
+            loaded.0,
+            loaded.1,
+            loaded.1 / solo.1
+        );
+    }
 
     // waiter fan-out
-    let (p50, p99) = rt.block_on(fanout(10_000, 20));
-    println!(
-        "wake-up fan-out, 10,000 waiters on one key, put → last waiter woken: p50 {p50:.2} ms, p99 {p99:.2} ms (20 rounds)"
-    );
+    if run("fanout") {
+        let (p50, p99) = rt.block_on(fanout(10_000, 20));
+        println!(
+            "wake-up fan-out, 10,000 waiters on one key, put → last waiter woken: p50 {p50:.2} ms, p99 {p99:.2} ms (20 rounds)"
+        );
+    }
 }
 
 // ---------- scenario 1 ----------
@@ -334,7 +359,11 @@ async fn baseline_massive(dur: Duration) -> Massive {
     }
 }
 
-async fn aulos_massive(dur: Duration) -> Massive {
+/// Scenario 3 on our ring. With `bound`, each read clones a task-private `Bytes`
+/// instead of calling `get` (same writer, same loop, same `latest` call): the reads/s
+/// no ring can beat in this harness while returning a `Chunk` whose `data` is a
+/// `Bytes` (one reference-count increment per read, one decrement when dropped).
+async fn aulos_massive(dur: Duration, bound: bool) -> Massive {
     const READERS: usize = 1000;
     let ring = aulos_ring(5);
     let s = ring.open_stream().unwrap();
@@ -369,6 +398,7 @@ async fn aulos_massive(dur: Duration) -> Massive {
         hs.push(tokio::spawn(async move {
             let mut n = 1u64;
             let mut hits = 0u64;
+            let own = Bytes::from_owner(vec![0xABu8; 1024]);
             while start.elapsed() < dur {
                 for _ in 0..BATCH {
                     if let Some(k) = r.latest(s) {
@@ -378,7 +408,10 @@ async fn aulos_massive(dur: Duration) -> Massive {
                             n = oldest;
                         }
                     }
-                    if r.get(s, key_of(n, PARTS)).is_some() {
+                    if bound {
+                        std::hint::black_box(own.clone());
+                        hits += 1;
+                    } else if r.get(s, key_of(n, PARTS)).is_some() {
                         hits += 1;
                     }
                     n += 1;

@@ -13,17 +13,30 @@
 //!   very same slot — which, in a ring whose readers follow the live edge, is the
 //!   slot written a whole window ago.
 //! - every entry carries its full key and the stream generation it was put in; a
-//!   get checks both, so a slot overwritten by a newer key (wrap-around) or left
-//!   from before a reset is never returned (no ABA).
+//!   get checks both under the slot lock, so a slot overwritten by a newer key
+//!   (wrap-around) or left from before a reset is never returned (no ABA).
 //! - a reset bumps the stream's generation: O(1), old entries become invisible and
 //!   are overwritten lazily.
 //!
-//! Waiting: each slot has an `event_listener::Event`; a put notifies it once and
-//! every parked waiter re-checks the slot under a shared read lock, so 10,000
-//! waiters on one key cost one notification and no exclusive lock acquisitions.
-//! A per-stream control event wakes waiters on reset and close.
+//! Cache lines (measured with `benches/vs_playlists.rs`, see docs/performance.md):
+//! slots and streams are 128-byte aligned and the occupancy counters sit on their
+//! own block, so a put writes no line that readers of other slots or streams read;
+//! a put with nobody waiting on its slot skips the wake-up event entirely (the
+//! event's fence and mutex were a third of a put); a put replacing a payload of the
+//! same size writes no counter; and the ring keeps a private `Bytes` handle per
+//! entry (see [`private_handle`]) so readers do not all increment one shared
+//! reference count. A per-slot `arc_swap::ArcSwapOption` was measured as the
+//! alternative: reads were no faster (the `Bytes` clone a get must return costs
+//! as much as the lock), and every swap scans all threads' debt slots, which
+//! readers keep writing, so puts were 1.5× slower alone and 2–5× slower at p99
+//! under 1000 readers.
+//!
+//! Waiting: each slot has an `event_listener::Event`; a put notifies it once (if
+//! anyone waits there) and every parked waiter re-checks the slot under a shared
+//! read lock, so 10,000 waiters on one key cost one notification and no exclusive
+//! lock acquisitions. A per-stream control event wakes waiters on reset and close.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -32,21 +45,28 @@ use parking_lot::RwLock;
 
 use crate::{Chunk, ChunkKey, ChunkMeta, Config, Error, StreamId, WaitError};
 
+/// One put, immutable once built.
 #[derive(Debug)]
 struct Entry {
     key: ChunkKey,
     generation: u64,
-    data: Bytes,
     meta: ChunkMeta,
+    /// The ring's own handle to the payload (see [`private_handle`]).
+    data: Bytes,
 }
 
 #[derive(Debug, Default)]
+#[repr(align(128))]
 struct Slot {
     entry: RwLock<Option<Entry>>,
+    /// Futures parked in `wait` on this slot: a put notifies `event` only when
+    /// non-zero, so a put with nobody waiting skips the event's fence and mutex.
+    waiters: AtomicUsize,
     event: Event,
 }
 
 #[derive(Debug, Default)]
+#[repr(align(128))]
 struct Stream {
     open: AtomicBool,
     /// Changes on open, reset and close; entries of other generations are invisible.
@@ -93,10 +113,27 @@ pub struct ChunkCache {
     /// Source of fresh generations, shared by all streams so a reopened stream never
     /// reuses a generation.
     next_generation: AtomicU64,
+    /// Written by puts that change occupancy: kept off the cache line readers load
+    /// `config`, `slots` and `streams` from.
+    counters: Padded<Counters>,
+    waiters: Padded<AtomicUsize>,
+    /// `segments_per_stream - 1` when it is a power of two: `msn & mask` instead
+    /// of a 64-bit division on every get and put.
+    seg_mask: Option<u64>,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
     chunks: AtomicUsize,
     bytes: AtomicUsize,
-    waiters: AtomicUsize,
 }
+
+/// Aligns `T` to its own 128-byte block (two cache lines: x86 prefetches lines in
+/// pairs). Hand-written because it is four lines and `crossbeam-utils` is not a
+/// workspace dependency.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Padded<T>(T);
 
 impl ChunkCache {
     /// Allocates every slot up front. Fails on an invalid configuration.
@@ -112,9 +149,12 @@ impl ChunkCache {
             streams: (0..config.streams).map(|_| Stream::default()).collect(),
             slots: (0..total).map(|_| Slot::default()).collect(),
             next_generation: AtomicU64::new(1),
-            chunks: AtomicUsize::new(0),
-            bytes: AtomicUsize::new(0),
-            waiters: AtomicUsize::new(0),
+            counters: Padded::default(),
+            waiters: Padded::default(),
+            seg_mask: config
+                .segments_per_stream
+                .is_power_of_two()
+                .then(|| config.segments_per_stream as u64 - 1),
         })
     }
 
@@ -197,20 +237,35 @@ impl ChunkCache {
                 return Err(Error::TooFarAhead { key, latest });
             }
         }
-        let len = data.len();
-        let slot = &self.slots[self.slot_index(s, key)];
-        let old = slot.entry.write().replace(Entry {
+        let entry = Entry {
             key,
             generation,
-            data,
             meta,
-        });
+            data: private_handle(data),
+        };
+        let slot = &self.slots[self.slot_index(s, key)];
+        let len = entry.data.len();
+        let old = slot.entry.write().replace(entry);
         st.latest.fetch_max(key.pack(), Ordering::AcqRel);
-        self.chunks.fetch_add(1, Ordering::Relaxed);
-        self.bytes.fetch_add(len, Ordering::Relaxed);
-        // The replaced payload is released here, outside the slot lock.
-        self.account_removed(old);
-        slot.event.notify(usize::MAX);
+        // Pairs with the fence in `wait`: either the waiter's check sees the new
+        // entry, or this load sees the waiter.
+        fence(Ordering::SeqCst);
+        if slot.waiters.load(Ordering::Relaxed) != 0 {
+            slot.event.notify(usize::MAX);
+        }
+        // Net accounting: a slot replaced by a payload of the same size (the
+        // steady state) writes no counter.
+        let old_len = old.as_ref().map(|e| e.data.len());
+        if old_len.is_none() {
+            self.counters.0.chunks.fetch_add(1, Ordering::Relaxed);
+        }
+        let delta = len.wrapping_sub(old_len.unwrap_or(0));
+        if delta != 0 {
+            // Wrapping add of a negative delta is a subtraction.
+            self.counters.0.bytes.fetch_add(delta, Ordering::Relaxed);
+        }
+        // The replaced entry is released here, outside the slot lock.
+        drop(old);
         Ok(())
     }
 
@@ -262,7 +317,10 @@ impl ChunkCache {
         }
         let generation = st.generation.load(Ordering::Acquire);
         let slot = &self.slots[self.slot_index(s, key)];
-        let _parked = Parked::new(&self.waiters);
+        let _parked = Parked::new(&self.waiters.0);
+        let _parked_here = Parked::new(&slot.waiters);
+        // Pairs with the fence in `put` (see there).
+        fence(Ordering::SeqCst);
         let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline));
         tokio::pin!(sleep);
         loop {
@@ -314,9 +372,9 @@ impl ChunkCache {
                 .iter()
                 .filter(|s| s.open.load(Ordering::Relaxed))
                 .count(),
-            chunks: self.chunks.load(Ordering::Relaxed),
-            bytes: self.bytes.load(Ordering::Relaxed),
-            waiters: self.waiters.load(Ordering::Relaxed),
+            chunks: self.counters.0.chunks.load(Ordering::Relaxed),
+            bytes: self.counters.0.bytes.load(Ordering::Relaxed),
+            waiters: self.waiters.0.load(Ordering::Relaxed),
             capacity: self.slots.len(),
         }
     }
@@ -342,7 +400,10 @@ impl ChunkCache {
     }
 
     fn slot_index(&self, s: StreamId, key: ChunkKey) -> usize {
-        let seg = (key.msn % self.config.segments_per_stream as u64) as usize;
+        let seg = match self.seg_mask {
+            Some(mask) => (key.msn & mask) as usize,
+            None => (key.msn % self.config.segments_per_stream as u64) as usize,
+        };
         s.index() * self.slots_per_stream + seg * self.config.parts_per_segment + key.part as usize
     }
 
@@ -372,13 +433,30 @@ impl ChunkCache {
 
     fn account_removed(&self, old: Option<Entry>) {
         if let Some(old) = old {
-            self.chunks.fetch_sub(1, Ordering::Relaxed);
-            self.bytes.fetch_sub(old.data.len(), Ordering::Relaxed);
+            self.counters.0.chunks.fetch_sub(1, Ordering::Relaxed);
+            self.counters
+                .0
+                .bytes
+                .fetch_sub(old.data.len(), Ordering::Relaxed);
         }
     }
 
     fn fresh_generation(&self) -> u64 {
         self.next_generation.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// The handle the ring keeps for a payload: `data` itself when the caller gave up
+/// its only handle, otherwise a new `Bytes` that owns `data` and has a reference
+/// count of its own (same memory, no copy). Every get clones the kept handle, so
+/// with a payload the caller shares elsewhere (or puts into many slots), readers
+/// would otherwise all increment one shared counter, whose cache line then bounces
+/// between cores on every read.
+fn private_handle(data: Bytes) -> Bytes {
+    if data.is_unique() {
+        data
+    } else {
+        Bytes::from_owner(data)
     }
 }
 

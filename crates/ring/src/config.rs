@@ -15,8 +15,8 @@ pub struct Config {
 }
 
 impl Default for Config {
-    /// 16 streams × 16 segments × 16 parts: 4,096 slots (about 400 kB of slot
-    /// state); with 1 s segments of 200 ms parts, 16 s of media per stream.
+    /// 16 streams × 16 segments × 16 parts: 4,096 slots (512 kB of slot state,
+    /// 128 bytes a slot); with 1 s segments of 200 ms parts, 16 s of media per stream.
     fn default() -> Self {
         Self {
             streams: 16,
@@ -27,7 +27,7 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Most slots one ring may have (2^26: about 7 GB of slot state).
+    /// Most slots one ring may have (2^26: 8.6 GB of slot state).
     pub const MAX_SLOTS: usize = 1 << 26;
 
     /// Checks the shape; sizes must be non-zero and the slot count bounded.

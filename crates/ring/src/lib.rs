@@ -9,8 +9,8 @@
 //!
 //! Depends on `bytes`, `parking_lot`, `event-listener` (wake-ups) and tokio's timer
 //! (wait deadlines). It never parses media or HLS text, never copies a payload
-//! (`Bytes` clones only) and never allocates per put beyond what `Bytes` needs.
-//! No `unsafe`.
+//! (`Bytes` clones only) and allocates at most one small handle per put (when the
+//! caller keeps a clone of the payload, see `cache::private_handle`). No `unsafe`.
 
 mod cache;
 mod config;

@@ -271,3 +271,45 @@ async fn ten_thousand_waiters_on_one_key_all_wake() {
     assert_eq!(woken, N);
     assert_eq!(ring.stats().waiters, 0);
 }
+
+/// A put racing a waiter that is just parking is never lost: the put skips the
+/// wake-up only when no waiter is registered on the slot, and a waiter registered
+/// too late for the put's check sees the chunk in its own check. A lost wake-up
+/// would surface as `DeadlinePassed` (30 s), failing the test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_racing_a_parking_waiter_is_never_lost() {
+    const ROUNDS: u64 = 2_000;
+    let ring = Arc::new(
+        ChunkCache::new(Config {
+            streams: 1,
+            segments_per_stream: 4,
+            parts_per_segment: 1,
+        })
+        .unwrap(),
+    );
+    let s = ring.open_stream().unwrap();
+    for msn in 0..ROUNDS {
+        let key = ChunkKey::new(msn, 0);
+        let waiter = tokio::spawn({
+            let ring = ring.clone();
+            async move { ring.wait(s, key, far()).await }
+        });
+        // Put from another thread with no synchronisation with the waiter.
+        let writer = std::thread::spawn({
+            let ring = ring.clone();
+            move || {
+                ring.put(
+                    s,
+                    key,
+                    Bytes::from(msn.to_le_bytes().to_vec()),
+                    ChunkMeta::default(),
+                )
+                .unwrap()
+            }
+        });
+        let c = waiter.await.unwrap().expect("waiter must see the put");
+        assert_eq!(c.data, Bytes::from(msn.to_le_bytes().to_vec()));
+        writer.join().unwrap();
+    }
+    assert_eq!(ring.stats().waiters, 0);
+}

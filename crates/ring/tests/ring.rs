@@ -208,6 +208,58 @@ fn stats_track_overwrites() {
     assert_eq!(st.streams_open, 1);
 }
 
+#[test]
+fn stats_track_size_changes_and_shared_payloads() {
+    // 2 segments × 1 part: each put replaces the chunk two MSNs back.
+    let r = ring(2, 1);
+    let s = r.open_stream().unwrap();
+    let sizes = [10usize, 20, 5, 30, 30, 7, 7, 0, 64];
+    // One payload shared by the caller and every slot, sliced to each size.
+    let shared = Bytes::from(vec![9u8; 64]);
+    for (msn, &len) in sizes.iter().enumerate() {
+        let data = shared.slice(..len);
+        r.put(s, ChunkKey::new(msn as u64, 0), data, ChunkMeta::default())
+            .unwrap();
+        let held: Vec<usize> = sizes[..=msn].iter().rev().take(2).copied().collect();
+        let st = r.stats();
+        assert_eq!(st.chunks, held.len(), "after msn {msn}");
+        assert_eq!(st.bytes, held.iter().sum::<usize>(), "after msn {msn}");
+        let c = r.get(s, ChunkKey::new(msn as u64, 0)).unwrap();
+        assert_eq!(c.len(), len);
+        assert_eq!(c.data.as_ptr(), shared.as_ptr(), "same memory, no copy");
+    }
+    // The caller's handle outlives every overwrite and close.
+    r.close_stream(s);
+    assert_eq!(r.stats().bytes, 0);
+    assert_eq!(shared.len(), 64);
+    assert!(shared.iter().all(|&b| b == 9));
+}
+
+#[test]
+fn non_power_of_two_window_wraps() {
+    // 3 segments: slot index uses a modulo instead of a mask.
+    let r = ring(3, 2);
+    let s = r.open_stream().unwrap();
+    for msn in 0..8u64 {
+        for part in 0..2 {
+            let k = ChunkKey::new(msn, part);
+            r.put(s, k, payload(k), ChunkMeta::default()).unwrap();
+        }
+    }
+    for msn in 0..8u64 {
+        for part in 0..2 {
+            let k = ChunkKey::new(msn, part);
+            let got = r.get(s, k).map(|c| c.data);
+            if msn >= 5 {
+                assert_eq!(got, Some(payload(k)), "{k:?} is in the window");
+            } else {
+                assert_eq!(got, None, "{k:?} was overwritten");
+            }
+        }
+    }
+    assert_eq!(r.latest(s), Some(ChunkKey::new(7, 1)));
+}
+
 #[derive(Debug, Clone)]
 enum Op {
     Put(u64, u32),
