@@ -328,10 +328,30 @@ fn go_live(st: &AppState, cfg: &IngestStream, format: AudioFormat) -> Result<Liv
 }
 
 /// `PUT|POST|SOURCE /ingest/{target}`.
+///
+/// The work runs in its own task: hyper drops a handler when the publisher closes
+/// its side right after the body (ffmpeg does), and the stream must still be
+/// flushed and ended (ENDLIST) rather than left dangling until idle expiry.
 pub async fn ingest(
     State(st): State<AppState>,
     method: Method,
     Path(target): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match tokio::spawn(run(st, method, target, headers, body)).await {
+        Ok(r) => r,
+        Err(e) => status(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("ingest task: {e}"),
+        ),
+    }
+}
+
+async fn run(
+    st: AppState,
+    method: Method,
+    target: String,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
