@@ -36,7 +36,7 @@
 //! read lock, so 10,000 waiters on one key cost one notification and no exclusive
 //! lock acquisitions. A per-stream control event wakes waiters on reset and close.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -247,10 +247,11 @@ impl ChunkCache {
         let len = entry.data.len();
         let old = slot.entry.write().replace(entry);
         st.latest.fetch_max(key.pack(), Ordering::AcqRel);
-        // Pairs with the fence in `wait`: either the waiter's check sees the new
-        // entry, or this load sees the waiter.
-        fence(Ordering::SeqCst);
-        if slot.waiters.load(Ordering::Relaxed) != 0 {
+        // Both this and a parking waiter's increment are read-modify-writes of
+        // `slot.waiters`, so one comes first: either this reads the waiter's
+        // increment (and notifies), or the waiter's increment reads this one and,
+        // by the AcqRel pair, the waiter's check sees the entry written above.
+        if slot.waiters.fetch_add(0, Ordering::AcqRel) != 0 {
             slot.event.notify(usize::MAX);
         }
         // Net accounting: a slot replaced by a payload of the same size (the
@@ -318,9 +319,9 @@ impl ChunkCache {
         let generation = st.generation.load(Ordering::Acquire);
         let slot = &self.slots[self.slot_index(s, key)];
         let _parked = Parked::new(&self.waiters.0);
-        let _parked_here = Parked::new(&slot.waiters);
-        // Pairs with the fence in `put` (see there).
-        fence(Ordering::SeqCst);
+        // AcqRel: pairs with the read-modify-write in `put` (see there).
+        slot.waiters.fetch_add(1, Ordering::AcqRel);
+        let _parked_here = Parked(&slot.waiters);
         let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline));
         tokio::pin!(sleep);
         loop {
@@ -460,7 +461,8 @@ fn private_handle(data: Bytes) -> Bytes {
     }
 }
 
-/// Counts a parked waiter for [`Stats::waiters`] while alive.
+/// Counts a parked waiter while alive (the per-slot count is incremented by the
+/// caller, the global one for [`Stats::waiters`] by `new`).
 struct Parked<'a>(&'a AtomicUsize);
 
 impl<'a> Parked<'a> {
