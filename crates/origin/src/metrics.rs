@@ -9,6 +9,8 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry as PromRegistry;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 /// Label set of the request counter.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -30,6 +32,12 @@ pub struct Metrics {
     pub parked: Gauge,
     /// Media bytes sent (parts, segments, init sections).
     pub media_bytes: Counter,
+    /// Publish → parked blocking reload released, exact to 100 µs and lock-free
+    /// (a prometheus-client `Histogram` takes a lock per observation, which 10k
+    /// waiters released at once contend on); exported as quantile gauges on scrape.
+    pub release: ReleaseLatency,
+    release_p50: prometheus_client::metrics::gauge::Gauge<f64, AtomicU64>,
+    release_p99: prometheus_client::metrics::gauge::Gauge<f64, AtomicU64>,
     streams: Gauge,
     renditions: Gauge,
     viewers: Gauge,
@@ -80,6 +88,18 @@ impl Metrics {
             "Bytes of media (parts, segments, init) sent",
             media_bytes.clone(),
         );
+        let release_p50 = prometheus_client::metrics::gauge::Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "blocking_release_p50_seconds",
+            "Median time from a publish to a parked blocking playlist request being answered",
+            release_p50.clone(),
+        );
+        let release_p99 = prometheus_client::metrics::gauge::Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "blocking_release_p99_seconds",
+            "99th percentile time from a publish to a parked blocking playlist request being answered",
+            release_p99.clone(),
+        );
         let mut gauge = |name: &str, help: &str| {
             let g = Gauge::default();
             registry.register(name, help, g.clone());
@@ -98,6 +118,9 @@ impl Metrics {
             requests,
             parked,
             media_bytes,
+            release: ReleaseLatency::default(),
+            release_p50,
+            release_p99,
             streams,
             renditions,
             viewers,
@@ -120,6 +143,9 @@ impl Metrics {
         self.viewers.set(snapshot.viewers);
         self.ring_chunks.set(snapshot.ring_chunks);
         self.ring_bytes.set(snapshot.ring_bytes);
+        let q = |p| self.release.quantile(p).map_or(0.0, |d| d.as_secs_f64());
+        self.release_p50.set(q(0.5));
+        self.release_p99.set(q(0.99));
         let mut out = String::with_capacity(2048);
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
@@ -128,6 +154,67 @@ impl Metrics {
 }
 
 /// RAII guard counting one parked request in the `parked_requests` gauge.
+/// A lock-free latency recorder: 100 µs buckets up to 1 s, plus an overflow count.
+pub struct ReleaseLatency {
+    buckets: Box<[AtomicU64]>,
+}
+
+impl std::fmt::Debug for ReleaseLatency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReleaseLatency")
+            .field("count", &self.count())
+            .finish()
+    }
+}
+
+impl Default for ReleaseLatency {
+    fn default() -> Self {
+        Self {
+            buckets: (0..=Self::BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+}
+
+impl ReleaseLatency {
+    const BUCKETS: usize = 10_000;
+    const WIDTH_US: u64 = 100;
+
+    /// Record one latency.
+    pub fn record(&self, d: Duration) {
+        let i = ((d.as_micros() as u64) / Self::WIDTH_US).min(Self::BUCKETS as u64) as usize;
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Latencies recorded.
+    pub fn count(&self) -> u64 {
+        self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).sum()
+    }
+
+    /// The `q` quantile (upper edge of its 100 µs bucket; ≥ 1 s reads as 1 s).
+    pub fn quantile(&self, q: f64) -> Option<Duration> {
+        let n = self.count();
+        if n == 0 {
+            return None;
+        }
+        let rank = ((n as f64 * q).ceil() as u64).clamp(1, n);
+        let mut seen = 0;
+        for (i, b) in self.buckets.iter().enumerate() {
+            seen += b.load(Ordering::Relaxed);
+            if seen >= rank {
+                return Some(Duration::from_micros((i as u64 + 1) * Self::WIDTH_US));
+            }
+        }
+        None
+    }
+
+    /// Forget everything recorded.
+    pub fn reset(&self) {
+        for b in self.buckets.iter() {
+            b.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Parked<'a>(&'a Gauge);
 
@@ -148,6 +235,22 @@ impl Drop for Parked<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn release_quantiles() {
+        let r = ReleaseLatency::default();
+        assert_eq!(r.quantile(0.5), None);
+        for ms in 1..=100u64 {
+            r.record(Duration::from_millis(ms));
+        }
+        assert_eq!(r.count(), 100);
+        assert_eq!(r.quantile(0.5), Some(Duration::from_micros(50_100)));
+        assert_eq!(r.quantile(0.99), Some(Duration::from_micros(99_100)));
+        r.record(Duration::from_secs(5));
+        assert_eq!(r.quantile(1.0), Some(Duration::from_micros(1_000_100)));
+        r.reset();
+        assert_eq!(r.count(), 0);
+    }
 
     #[test]
     fn renders_counters_and_sampled_gauges() {

@@ -122,7 +122,38 @@ async fn metrics(State(st): State<AppState>) -> Response {
 }
 
 fn with_cc(mut resp: Response, kind: CcKind, td: Duration, live: bool) -> Response {
-    if let Ok(v) = HeaderValue::from_str(&cache_control::header_value(kind, td, live)) {
+    // The common case (whole-second target durations up to 10 s) is a table lookup,
+    // not a format + allocation per response.
+    static TABLE: std::sync::OnceLock<Vec<HeaderValue>> = std::sync::OnceLock::new();
+    const KINDS: [CcKind; 7] = [
+        CcKind::BlockingPlaylist,
+        CcKind::Playlist,
+        CcKind::Media,
+        CcKind::Init,
+        CcKind::Multivariant,
+        CcKind::BlockingPlaylistFailure,
+        CcKind::Failure,
+    ];
+    let table = TABLE.get_or_init(|| {
+        let mut v = Vec::new();
+        for secs in 1..=10u64 {
+            for k in KINDS {
+                for live in [false, true] {
+                    let s = cache_control::header_value(k, Duration::from_secs(secs), live);
+                    v.push(HeaderValue::from_str(&s).expect("ASCII"));
+                }
+            }
+        }
+        v
+    });
+    let k = KINDS.iter().position(|x| *x == kind).unwrap_or(0);
+    let value = if td.subsec_nanos() == 0 && (1..=10).contains(&td.as_secs()) {
+        let i = ((td.as_secs() as usize - 1) * KINDS.len() + k) * 2 + usize::from(live);
+        table.get(i).cloned()
+    } else {
+        HeaderValue::from_str(&cache_control::header_value(kind, td, live)).ok()
+    };
+    if let Some(v) = value {
         resp.headers_mut().insert(header::CACHE_CONTROL, v);
     }
     resp
@@ -348,13 +379,23 @@ async fn playlist(
         None => rend.playlist(),
         Some(msn) => {
             let deadline = Instant::now() + Registry::blocking_timeout(td);
+            let before = rend.playlist().update;
             let res = {
                 let _parked = Parked::new(&st.metrics);
                 s.wait_playlist(r, msn, d.part.map(u64::from), deadline)
                     .await
             };
             match res {
-                Ok(x) => x,
+                Ok(x) => {
+                    // Parked and released by a publish: how long after it?
+                    if x.update > before
+                        && let Some(at) = s.last_publish(r)
+                    {
+                        let d = Instant::now().saturating_duration_since(at);
+                        st.metrics.release.record(d);
+                    }
+                    x
+                }
                 // checklist S-BLK-06
                 Err(BlockingError::TooFarAhead) => {
                     st.metrics.request("playlist", 400);

@@ -50,6 +50,8 @@ pub struct Origin {
     pub addr: SocketAddr,
     /// The live streams.
     pub registry: Arc<Registry>,
+    /// Request counters and latency recorders.
+    pub metrics: Arc<Metrics>,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<Result<(), Error>>,
     tasks: Vec<JoinHandle<()>>,
@@ -95,12 +97,14 @@ impl Origin {
                 }
             }));
         }
+        let metrics = state.metrics.clone();
         let app = routes::router(state);
         let server = tokio::spawn(serve(listener, app, tls, cfg.conn, rx));
         tracing::info!(%addr, "origin listening");
         Ok(Origin {
             addr,
             registry,
+            metrics,
             shutdown,
             server,
             tasks,

@@ -73,6 +73,8 @@ pub struct Rendition {
     /// Notified after every playlist update.
     updated: Event,
     init_generation: AtomicU64,
+    /// When the last part was published (nanoseconds since the registry epoch).
+    published_at: AtomicU64,
 }
 
 impl Rendition {
@@ -150,6 +152,7 @@ impl Stream {
                 cache,
                 updated: Event::new(),
                 init_generation: AtomicU64::new(0),
+                published_at: AtomicU64::new(0),
             });
         }
         let mv = multivariant(&spec);
@@ -319,6 +322,8 @@ impl Stream {
         drop(b);
         self.last_activity
             .store(nanos(self.epoch, now), Ordering::Release);
+        rend.published_at
+            .store(nanos(self.epoch, Instant::now()), Ordering::Release);
         // 3. Wake parked playlist and part requests.
         rend.updated.notify(usize::MAX);
         Ok((msn, idx))
@@ -509,6 +514,13 @@ impl Stream {
             }
         }
         Err(PartError::NotFound)
+    }
+
+    /// When rendition `r` last published a part (for measuring how fast parked
+    /// requests are released after a publish).
+    pub fn last_publish(&self, r: usize) -> Option<Instant> {
+        let n = self.renditions.get(r)?.published_at.load(Ordering::Acquire);
+        (n > 0).then(|| self.epoch + Duration::from_nanos(n))
     }
 
     /// Parked playlist/part requests are woken on every update; this is the number

@@ -1,0 +1,278 @@
+//! `cargo bench -p aulos-origin --bench origin [-- --secs 10]`
+//!
+//! 1. Part GETs/s over keep-alive HTTP/1.1, `wrk -t2 -c64`, against the origin and
+//!    against nginx serving the same bytes from disk, in the same run (alternating,
+//!    two rounds each). Needs `wrk` and `nginx` (scripts/system-deps.sh test).
+//! 2. 10,000 parked blocking playlist reloads (`_HLS_msn`/`_HLS_part` of the next
+//!    part) over 40 HTTP/2 connections: time from the start of `publish_part` to each
+//!    response's arrival, p50/p99/max over 3 rounds; origin RSS growth per parked
+//!    request.
+
+use aulos_manifest::LiveConfig;
+use aulos_origin::{Origin, OriginConfig};
+use aulos_registry::{PublishPart, RenditionSpec, Stream, StreamSpec};
+use bytes::Bytes;
+use std::net::SocketAddr;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+fn part(n: u64, data: &Bytes) -> PublishPart {
+    PublishPart {
+        data: data.clone(),
+        duration: Duration::from_millis(192),
+        independent: true,
+        program_date_time: Some(SystemTime::now()),
+        last_in_segment: n % 5 == 4,
+    }
+}
+
+fn rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+fn wrk(url: &str, secs: u64) -> Option<f64> {
+    let out = Command::new("wrk")
+        .args(["-t2", "-c64", &format!("-d{secs}s"), url])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.starts_with("Requests/sec:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Start nginx serving `root` on a free port; returns (port, child pid file dir).
+fn nginx(root: &std::path::Path) -> Option<(u16, std::path::PathBuf)> {
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("aulos-nginx-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("logs")).ok()?;
+    let conf = format!(
+        "worker_processes 2;\ndaemon on;\npid {d}/nginx.pid;\nerror_log {d}/logs/error.log;\n\
+         events {{ worker_connections 1024; }}\n\
+         http {{ access_log off; sendfile on; tcp_nopush on; keepalive_requests 1000000;\n\
+           client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};\n\
+           types {{ audio/mp4 m4s; }}\n\
+           server {{ listen 127.0.0.1:{port}; root {r}; location / {{ add_header Cache-Control \"public, max-age=6\"; }} }} }}\n",
+        d = dir.display(),
+        r = root.display()
+    );
+    std::fs::write(dir.join("nginx.conf"), conf).ok()?;
+    let st = Command::new("nginx")
+        .args(["-c", &dir.join("nginx.conf").display().to_string(), "-p"])
+        .arg(&dir)
+        .status()
+        .ok()?;
+    st.success().then_some((port, dir))
+}
+
+fn stop_nginx(dir: &std::path::Path) {
+    let _ = Command::new("nginx")
+        .args(["-c", &dir.join("nginx.conf").display().to_string(), "-p"])
+        .arg(dir)
+        .args(["-s", "stop"])
+        .status();
+}
+
+fn main() {
+    let secs: u64 = std::env::args()
+        .skip_while(|a| a != "--secs")
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut cfg = OriginConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        demo: None,
+        ..OriginConfig::default()
+    };
+    // Nothing is published while wrk runs: keep the stream from idling out.
+    cfg.registry.idle_timeout = Duration::from_secs(3600);
+    let origin = rt
+        .block_on(Origin::start(cfg, None))
+        .expect("origin starts");
+    let stream: Arc<Stream> = origin
+        .registry
+        .create_stream(
+            StreamSpec {
+                name: "bench".into(),
+                key: None,
+                renditions: vec![RenditionSpec {
+                    name: "a96".into(),
+                    codecs: "mp4a.40.2".into(),
+                    bandwidth: 113_600,
+                    average_bandwidth: Some(96_000),
+                    channels: 2,
+                    sample_rate: 48_000,
+                }],
+                live: LiveConfig::default(),
+            },
+            Instant::now(),
+        )
+        .expect("stream");
+    // A 96 kb/s part of 192 ms is ~2.3 kB.
+    let data = Bytes::from(
+        (0..2304u32)
+            .map(|i| (i * 31 % 251) as u8)
+            .collect::<Vec<u8>>(),
+    );
+    for n in 0..10 {
+        stream
+            .publish_part(0, part(n, &data), Instant::now())
+            .expect("publish");
+    }
+
+    // 1. Part GETs/s vs nginx.
+    println!("## part GETs/s (wrk -t2 -c64 -d{secs}s, keep-alive, 2.3 kB part)");
+    let root = std::env::temp_dir().join(format!("aulos-nginx-root-{}", std::process::id()));
+    std::fs::create_dir_all(root.join("bench/a96")).expect("root");
+    std::fs::write(root.join("bench/a96/1.2.m4s"), &data).expect("part file");
+    let have_tools = Command::new("wrk").arg("-v").output().is_ok()
+        && Command::new("nginx").arg("-v").output().is_ok();
+    if have_tools {
+        if let Some((port, dir)) = nginx(&root) {
+            let ours = format!("http://{}/bench/a96/1.2.m4s", origin.addr);
+            let theirs = format!("http://127.0.0.1:{port}/bench/a96/1.2.m4s");
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            for _ in 0..2 {
+                a.extend(wrk(&ours, secs));
+                b.extend(wrk(&theirs, secs));
+            }
+            stop_nginx(&dir);
+            let best = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
+            println!("| server | req/s (best of 2) | all rounds |");
+            println!("|---|---:|---|");
+            println!("| aulos-origin | {:.0} | {a:.0?} |", best(&a));
+            println!(
+                "| nginx (sendfile, 2 workers) | {:.0} | {b:.0?} |",
+                best(&b)
+            );
+            println!("ratio aulos/nginx: {:.2}×", best(&a) / best(&b).max(1.0));
+        } else {
+            println!("nginx did not start; skipped");
+        }
+    } else {
+        println!("wrk or nginx not installed; skipped (scripts/system-deps.sh test)");
+    }
+    let _ = std::fs::remove_dir_all(&root);
+
+    // 2. 10k parked blocking reloads.
+    println!("\n## 10,000 parked blocking reloads over 40 HTTP/2 connections");
+    let clients: Vec<reqwest::Client> = (0..40)
+        .map(|_| {
+            reqwest::Client::builder()
+                .http2_prior_knowledge()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client")
+        })
+        .collect();
+    // The load generator gets its own runtime (own threads) so the origin's tasks
+    // are not queued behind the client's; both still share the machine's 2 cores.
+    let crt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("client runtime");
+    let mut lat = Vec::new();
+    let mut per_req = Vec::new();
+    let mut next = 10u64;
+    origin.metrics.release.reset();
+    for _round in 0..3 {
+        let (msn, p) = stream.renditions()[0].playlist().next.expect("live");
+        let url = format!(
+            "http://{}/bench/a96/index.m3u8?_HLS_msn={msn}&_HLS_part={p}",
+            origin.addr
+        );
+        let before = rss_kb();
+        let tasks: Vec<_> = (0..10_000)
+            .map(|i| {
+                let c = clients[i % clients.len()].clone();
+                let url = url.clone();
+                crt.spawn(async move {
+                    let r = c.get(&url).send().await.expect("response");
+                    assert_eq!(r.status(), 200);
+                    let _ = r.bytes().await.expect("body");
+                    Instant::now()
+                })
+            })
+            .collect();
+        // Wait until all are parked in the origin.
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(20) {
+            let m = crt.block_on(async {
+                reqwest::get(format!("http://{}/metrics", origin.addr))
+                    .await
+                    .expect("metrics")
+                    .text()
+                    .await
+                    .expect("text")
+            });
+            let parked: u64 = m
+                .lines()
+                .find(|l| l.starts_with("aulos_parked_requests "))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+                .unwrap_or(0);
+            if parked >= 10_000 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        per_req.push((rss_kb().saturating_sub(before)) as f64 * 1024.0 / 10_000.0);
+        let t0 = Instant::now();
+        stream
+            .publish_part(0, part(next, &data), Instant::now())
+            .expect("publish");
+        next += 1;
+        for t in tasks {
+            let done = crt.block_on(t).expect("task");
+            lat.push(done.duration_since(t0).as_secs_f64() * 1e3);
+        }
+    }
+    let n = lat.len();
+    let (p50, p99, max) = (pct(&mut lat, 0.5), pct(&mut lat, 0.99), pct(&mut lat, 1.0));
+    println!(
+        "publish -> response received ({n} samples, 3 rounds): p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms"
+    );
+    let q = |p| {
+        origin
+            .metrics
+            .release
+            .quantile(p)
+            .map_or(f64::NAN, |d| d.as_secs_f64() * 1e3)
+    };
+    println!(
+        "publish -> response released by the origin ({} samples): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        origin.metrics.release.count(),
+        q(0.5),
+        q(0.99),
+        q(1.0)
+    );
+    println!(
+        "RSS growth per parked request (server + in-process client): ~{:.0} bytes",
+        pct(&mut per_req, 0.5)
+    );
+    rt.block_on(origin.shutdown()).expect("shutdown");
+}
