@@ -198,9 +198,8 @@ fn main() {
         .expect("client runtime");
     let mut lat = Vec::new();
     let mut per_req = Vec::new();
-    let mut next = 10u64;
     origin.metrics.release.reset();
-    for _round in 0..3 {
+    for round in 0..3u64 {
         let (msn, p) = stream.renditions()[0].playlist().next.expect("live");
         let url = format!(
             "http://{}/bench/a96/index.m3u8?_HLS_msn={msn}&_HLS_part={p}",
