@@ -242,9 +242,8 @@ fn main() {
         per_req.push((rss_kb().saturating_sub(before)) as f64 * 1024.0 / 10_000.0);
         let t0 = Instant::now();
         stream
-            .publish_part(0, part(next, &data), Instant::now())
+            .publish_part(0, part(10 + round, &data), Instant::now())
             .expect("publish");
-        next += 1;
         for t in tasks {
             let done = crt.block_on(t).expect("task");
             lat.push(done.duration_since(t0).as_secs_f64() * 1e3);
