@@ -439,3 +439,42 @@ fn limits_and_bad_input() {
         Err(Error::Config(_))
     ));
 }
+
+#[tokio::test]
+async fn parts_stay_downloadable_after_leaving_the_playlist() {
+    // checklist P-PART-08, S-GEN-06, P-PART-04
+    let reg = registry();
+    let s = reg.create_stream(spec("live"), Instant::now()).unwrap();
+    publish(&s, 0, 5 * 40);
+    let pl = parse_media(&s.renditions()[0].playlist().full).unwrap();
+    assert!(
+        pl.segments
+            .iter()
+            .flat_map(|seg| seg.parts.iter())
+            .chain(pl.partial_segment.iter())
+            .all(|p| p.independent),
+        "every AAC part is INDEPENDENT=YES"
+    );
+    // The newest segment whose parts are no longer listed, and one 3 target durations
+    // (3 segments here) older than that: their parts still come out of the ring.
+    let first_without_parts = pl
+        .segments
+        .iter()
+        .rposition(|seg| seg.parts.is_empty())
+        .map(|i| pl.first_listed_msn() + i as u64)
+        .expect("old segments lose their parts");
+    let far = Instant::now() + Duration::from_secs(1);
+    for msn in first_without_parts.saturating_sub(3)..=first_without_parts {
+        for p in 0..5u32 {
+            let got = s.wait_part(0, msn, p, far).await;
+            assert_eq!(got, Ok(payload(0, msn * 5 + u64::from(p))), "{msn}.{p}");
+        }
+        assert!(s.segment(0, msn).is_ok());
+    }
+    // Segments that slid out of the playlist window are still served for 3 TD too.
+    let gone = pl.media_sequence - 1;
+    assert!(
+        s.segment(0, gone).is_ok(),
+        "segment {gone} just left the window"
+    );
+}
