@@ -285,6 +285,7 @@ impl SinkThread {
                 jumper.jump_to_live();
             }
         });
+        tracing::debug!(ok = result.is_ok(), "sink stage ended");
         drop(metered);
         drop(pcm);
         if let Err(e) = handle.join() {
@@ -307,6 +308,7 @@ async fn feed(
     let mut container = Container::Sniff;
     while let Some(delivered) = chunks.next().await {
         let c = delivered.chunk;
+        tracing::trace!(rendition = c.rendition, msn = c.msn, part = ?c.part, bytes = c.data.len(), "chunk to decoder");
         shared.mark_once(&shared.first_chunk_us);
         if let Some(f) = first.take() {
             let _ = f.try_send((c.duration, c.part.is_some()));
@@ -351,9 +353,11 @@ async fn feed(
         };
         shared.chunks.fetch_add(1, Relaxed);
         if tx.send_async(chunk).await.is_err() {
-            break; // decoder gone
+            tracing::debug!("decoder gone: feeder stops");
+            return;
         }
     }
+    tracing::debug!("client stream over: feeder stops");
 }
 
 struct Supervisor {

@@ -1,0 +1,248 @@
+//! End to end: the in-process origin with its synthetic demo stream (3 AAC renditions,
+//! 192 ms parts, PDT = capture wall clock) played by the player into null and WAV sinks.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use aulos_origin::{DemoConfig, Origin, OriginConfig};
+use aulos_player::{EndReason, Error, Player, PlayerConfig, SinkChoice, SinkKind};
+
+/// Upper bound on any wait in these tests (nothing here is a timed assertion).
+const TEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+async fn demo_origin() -> Origin {
+    Origin::start(
+        OriginConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            demo: Some(DemoConfig::default()),
+            ..OriginConfig::default()
+        },
+        None,
+    )
+    .await
+    .expect("origin starts")
+}
+
+fn url(origin: &Origin) -> String {
+    format!("http://{}/demo/master.m3u8", origin.addr)
+}
+
+fn temp_wav(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("aulos-player-{}-{name}.wav", std::process::id()))
+}
+
+async fn play(url: &str, cfg: PlayerConfig) -> aulos_player::Report {
+    let player = Player::start(url, cfg).await.expect("player starts");
+    tokio::time::timeout(TEST_TIMEOUT, player.wait())
+        .await
+        .expect("playback finishes")
+        .expect("playback succeeds")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn speaker_or_fallback_plays_live_audio_near_the_edge() {
+    let origin = demo_origin().await;
+    let report = play(
+        &url(&origin),
+        PlayerConfig {
+            sink: SinkChoice::Speaker,
+            duration: Some(Duration::from_secs(4)),
+            ..PlayerConfig::default()
+        },
+    )
+    .await;
+    println!("{report}");
+    // Headless machines fall back to the paced null sink and say why.
+    assert_eq!(
+        report.sink == SinkKind::Null,
+        report.sink_fallback.is_some(),
+        "{report:?}"
+    );
+    assert_eq!(report.end, EndReason::Duration);
+    assert_eq!(report.rate, 48_000);
+    assert_eq!(report.channels, 2);
+    // Stops at the first block reaching 4 s: at most one part more.
+    let played = report.played();
+    assert!(
+        played >= Duration::from_secs(4) && played < Duration::from_millis(4_300),
+        "played {played:?}"
+    );
+    // One latency sample per part (192 ms of audio each).
+    assert!(report.latency_samples >= 4_000 / 192, "{report:?}");
+    let p50 = report.latency_p50.expect("latency measured");
+    let p99 = report.latency_p99.expect("latency measured");
+    assert!(p50 <= p99);
+    // The client starts PART-HOLD-BACK (3 parts) behind the edge: well under 2 s.
+    assert!(p50 < Duration::from_secs(2), "p50 {p50:?}");
+    assert!(p50 > Duration::ZERO);
+    let first_chunk = report.time_to_first_chunk.expect("chunk arrived");
+    let first_pcm = report.time_to_first_pcm.expect("pcm arrived");
+    assert!(first_chunk <= first_pcm);
+    assert!(first_pcm < TEST_TIMEOUT);
+    assert_eq!(report.decode_errors, 0);
+    assert!(report.chunks >= 4_000 / 192);
+    assert!(report.body_bytes > 0 && report.copied_bytes <= report.body_bytes);
+    origin.shutdown().await.expect("origin shuts down");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wav_sink_holds_the_played_audio() {
+    let origin = demo_origin().await;
+    let path = temp_wav("duration");
+    let report = play(
+        &url(&origin),
+        PlayerConfig {
+            sink: SinkChoice::Wav(path.clone()),
+            duration: Some(Duration::from_secs(3)),
+            target_latency: Some(Duration::from_millis(900)),
+            ..PlayerConfig::default()
+        },
+    )
+    .await;
+    println!("{report}");
+    assert_eq!(report.sink, SinkKind::Wav(path.clone()));
+    assert_eq!(report.target_latency, Duration::from_millis(900));
+    assert_eq!(report.end, EndReason::Duration);
+    let reader = hound::WavReader::open(&path).expect("WAV decodes");
+    let spec = reader.spec();
+    assert_eq!(spec.sample_rate, 48_000);
+    assert_eq!(spec.channels, 2);
+    assert_eq!(spec.sample_format, hound::SampleFormat::Float);
+    let frames = u64::from(reader.duration());
+    assert_eq!(frames, report.frames, "WAV holds every frame reported");
+    let secs = frames as f64 / 48_000.0;
+    assert!((3.0..3.3).contains(&secs), "WAV lasts {secs} s");
+    // The demo is a tone, not silence: check the level of the last second.
+    let samples: Vec<f32> = reader
+        .into_samples::<f32>()
+        .collect::<Result<_, _>>()
+        .expect("samples read");
+    let tail = &samples[samples.len() - 96_000..];
+    let rms = (tail.iter().map(|s| s * s).sum::<f32>() / tail.len() as f32).sqrt();
+    assert!(rms > 0.01, "rms {rms}");
+    let _ = std::fs::remove_file(&path);
+    origin.shutdown().await.expect("origin shuts down");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_ends_playback_and_status_is_published() {
+    let origin = demo_origin().await;
+    let player = Player::start(
+        &url(&origin),
+        PlayerConfig {
+            sink: SinkChoice::Null,
+            status_interval: Duration::from_millis(100),
+            ..PlayerConfig::default()
+        },
+    )
+    .await
+    .expect("player starts");
+    assert_eq!(player.sink(), &SinkKind::Null);
+    assert_eq!(player.sink_fallback(), None);
+    let mut updates = player.status_updates();
+    let status = tokio::time::timeout(TEST_TIMEOUT, async {
+        loop {
+            updates.changed().await.expect("player alive");
+            let s = updates.borrow().clone();
+            if s.played >= Duration::from_millis(500) && s.latency.is_some() {
+                break s;
+            }
+        }
+    })
+    .await
+    .expect("audio plays");
+    println!("{status}");
+    assert!(status.bitrate_bps > 0);
+    assert!(status.buffer > Duration::ZERO);
+    let report = tokio::time::timeout(TEST_TIMEOUT, player.stop())
+        .await
+        .expect("stop returns")
+        .expect("report");
+    assert_eq!(report.end, EndReason::Stopped);
+    assert!(report.played() >= Duration::from_millis(500));
+    origin.shutdown().await.expect("origin shuts down");
+}
+
+/// Ignored: `aulos-client` does not emit `Ended` when ENDLIST arrives while it waits for a
+/// part beyond a final segment that was cut short (e.g. the stream ends after part 1.1: the
+/// session keeps reloading the ended playlist forever), so whether this passes depends on
+/// where in the segment the shutdown lands. Run with `--ignored` once the client is fixed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "aulos-client hangs at ENDLIST after a short final segment"]
+async fn stream_end_is_reported_after_the_audio_drains() {
+    let origin = demo_origin().await;
+    let player = Player::start(
+        &url(&origin),
+        PlayerConfig {
+            sink: SinkChoice::Null,
+            status_interval: Duration::from_millis(100),
+            ..PlayerConfig::default()
+        },
+    )
+    .await
+    .expect("player starts");
+    let mut updates = player.status_updates();
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        while updates.borrow_and_update().played < Duration::from_millis(500) {
+            updates.changed().await.expect("player alive");
+        }
+    })
+    .await
+    .expect("audio plays");
+    // Shutdown ends every stream with ENDLIST.
+    origin.shutdown().await.expect("origin shuts down");
+    let report = tokio::time::timeout(TEST_TIMEOUT, player.wait())
+        .await
+        .expect("player ends")
+        .expect("report");
+    println!("{report}");
+    assert_eq!(report.end, EndReason::StreamEnded);
+    assert!(report.frames > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_origin_is_a_client_error() {
+    // A port nobody listens on.
+    let addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr")
+    };
+    let player = Player::start(
+        &format!("http://{addr}/demo/master.m3u8"),
+        PlayerConfig {
+            sink: SinkChoice::Null,
+            ..PlayerConfig::default()
+        },
+    )
+    .await
+    .expect("starting does not touch the network");
+    let err = tokio::time::timeout(TEST_TIMEOUT, player.wait())
+        .await
+        .expect("gives up");
+    assert!(matches!(err, Err(Error::Client(_))), "{err:?}");
+}
+
+#[tokio::test]
+async fn bad_config_and_unwritable_wav_are_refused() {
+    let err = Player::start("not a url", PlayerConfig::default()).await;
+    assert!(matches!(err, Err(Error::Client(_))), "{err:?}");
+    let err = Player::start(
+        "http://127.0.0.1:9/x.m3u8",
+        PlayerConfig {
+            sink: SinkChoice::Wav("/nonexistent-dir/aulos/out.wav".into()),
+            ..PlayerConfig::default()
+        },
+    )
+    .await;
+    assert!(matches!(err, Err(Error::Decode(_))), "{err:?}");
+    let err = Player::start(
+        "http://127.0.0.1:9/x.m3u8",
+        PlayerConfig {
+            duration: Some(Duration::ZERO),
+            ..PlayerConfig::default()
+        },
+    )
+    .await;
+    assert!(matches!(err, Err(Error::Config(_))), "{err:?}");
+}
