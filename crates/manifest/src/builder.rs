@@ -275,6 +275,7 @@ impl LiveBuilder {
             ));
         }
         self.map = Some(map);
+        self.update_hint();
         Ok(())
     }
 
@@ -428,6 +429,19 @@ impl LiveBuilder {
             return;
         }
         let (msn, part) = self.next_part();
+        // checklist P-HINT-07: the next part needs an init section the playlist does
+        // not list yet (a new map set between segments).
+        if part == 0
+            && let Some(map) = &self.map
+            && self.pl.segments.last().and_then(|s| s.map.as_ref()) != Some(map)
+        {
+            self.pl.preload_hints.push(PreloadHint {
+                hint_type: HintType::Map,
+                uri: map.uri.clone(),
+                byte_range_start: map.byte_range.and_then(|r| r.offset),
+                byte_range_length: map.byte_range.map(|r| r.len),
+            });
+        }
         // checklist P-HINT-01/02: the hinted URI is the part's future URI.
         self.pl.preload_hints.push(PreloadHint {
             hint_type: HintType::Part,

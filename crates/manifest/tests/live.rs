@@ -234,7 +234,14 @@ fn discontinuity_sequence_counts_removed_discontinuities() {
         byte_range: None,
     })
     .unwrap();
+    // checklist P-HINT-07: before the first part under the new map, a MAP hint.
+    let hints = &b.playlist().preload_hints;
+    assert_eq!(hints.len(), 2);
+    assert_eq!(hints[0].hint_type, HintType::Map);
+    assert_eq!(hints[0].uri, "init1.mp4");
+    assert_eq!(hints[1].hint_type, HintType::Part);
     b.push_part(part_at(UNIX_EPOCH)).unwrap();
+    assert_eq!(b.playlist().preload_hints.len(), 1, "map now listed");
     b.close_segment().unwrap();
     let t = text(b.playlist(), SkipMode::Full);
     assert!(t.contains("#EXT-X-DISCONTINUITY-SEQUENCE:0\n"));
