@@ -384,3 +384,51 @@ async fn page_list_metrics_health() {
     assert!(m.contains("kind=\"playlist\",status=\"200\""));
     o.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_publisher_is_cut_off_and_the_stream_ends() {
+    // Slow/stalled ingest client: after the idle timeout the origin answers 408,
+    // and the stream gets ENDLIST (P-END-01) instead of hanging live.
+    let mut cfg = OriginConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        demo: None,
+        ingest: vec![IngestStream {
+            name: "pushed".into(),
+            key: StreamKey::new("ingest-key-123").unwrap(),
+            transcode: false,
+        }],
+        ..OriginConfig::default()
+    };
+    cfg.ingest_limits.idle_timeout = Duration::from_millis(500);
+    let o = Origin::start(cfg, None).await.unwrap();
+    let adts = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../decode/tests/fixtures/sine-48k-mono-0.1s.aac"
+    ))
+    .unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    tx.send(Ok(adts)).await.unwrap();
+    let body = reqwest::Body::wrap_stream(tokio_stream_from(rx));
+    let url = url(&o, "/ingest/ingest-key-123");
+    let put = tokio::spawn(async move { client().put(url).body(body).send().await });
+    let t = Instant::now();
+    let r = put.await.unwrap().unwrap();
+    assert_eq!(r.status(), 408);
+    assert!(t.elapsed() >= Duration::from_millis(450));
+    let s = o
+        .registry
+        .get("pushed")
+        .expect("went live on the first frame");
+    assert!(s.ended());
+    let pl = parse_media(&s.renditions()[0].playlist().full).unwrap();
+    assert!(pl.end_list);
+    assert!(!pl.segments.is_empty(), "the frames it sent were published");
+    drop(tx);
+    o.shutdown().await.unwrap();
+}
+
+fn tokio_stream_from<T: Send + 'static>(
+    mut rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures_util::Stream<Item = T> {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
