@@ -37,8 +37,13 @@ fn hlsprobe() -> Option<(PathBuf, PathBuf)> {
     let home = std::env::var_os("HLSPROBE_HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target/hlsprobe"));
-    let ok = dir.join("probe.mjs").exists() && home.join("node_modules").exists();
-    if !ok {
+    if !dir.join("probe.mjs").exists() {
+        // The tool lives beside the checkout (../shared); a machine without it
+        // cannot run the browser tests at all.
+        eprintln!("skipping: {} not present", dir.display());
+        return None;
+    }
+    if !home.join("node_modules").exists() {
         assert!(
             !ci(),
             "hlsprobe not installed on CI (scripts/test installs it)"
