@@ -83,3 +83,46 @@ async fn aulos_client_plays_the_aulos_origin_at_the_live_edge() {
     driver.abort();
     o.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aulos_client_finishes_when_the_stream_ends() {
+    // checklist P-END-01 from the client's side: after ENDLIST (with a short final
+    // segment) the client delivers what is left and its chunk stream ends.
+    let o = Origin::start(
+        OriginConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            demo: Some(DemoConfig::default()),
+            ..OriginConfig::default()
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (driver, mut chunks) = Driver::spawn(
+        &format!("http://{}/demo/master.m3u8", o.addr),
+        DriverConfig::default(),
+    )
+    .expect("driver starts");
+    let mut n = 0;
+    while n < 5 {
+        chunks.next().await.expect("live parts");
+        n += 1;
+    }
+    // End mid-segment (the demo is wall-clock paced, parts every 192 ms).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    o.registry
+        .end_stream("demo", std::time::Instant::now())
+        .unwrap();
+    let drained = tokio::time::timeout(Duration::from_secs(15), async {
+        let mut rest = 0;
+        while chunks.next().await.is_some() {
+            rest += 1;
+        }
+        rest
+    })
+    .await;
+    assert!(drained.is_ok(), "client did not finish after ENDLIST");
+    driver.abort();
+    o.shutdown().await.unwrap();
+}

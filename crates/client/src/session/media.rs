@@ -577,7 +577,17 @@ impl Session {
                 .iter()
                 .any(|(_, p)| matches!(p, Pending::Media(_)))
             || !self.ready.is_empty();
-        if !media_left && self.next_fetch.is_none_or(|n| n.msn >= after_last) {
+        // Past the end: beyond the last segment, or beyond the last part of the final
+        // segment (a stream that ends mid-segment closes it short, so the part the
+        // client was heading for — often the hinted one — never exists).
+        let past_end = |n: Pos| {
+            n.msn >= after_last
+                || (n.msn + 1 == after_last
+                    && pl.view.segment(n.msn).is_some_and(|s| {
+                        s.complete && !s.parts.is_empty() && n.part as usize >= s.parts.len()
+                    }))
+        };
+        if !media_left && self.next_fetch.is_none_or(past_end) {
             self.actions.push_back(Action::Ended);
             self.done = true;
         }
