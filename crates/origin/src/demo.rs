@@ -2,7 +2,7 @@
 //! AAC ladder and published into the registry as it is produced.
 
 use aulos_manifest::LiveConfig;
-use aulos_registry::{PublishPart, Registry, RenditionSpec, StreamSpec};
+use aulos_registry::{Registry, RenditionSpec, StreamSpec};
 use aulos_source::{SourceEvent, spawn_synthetic};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -71,19 +71,9 @@ pub fn spawn_demo(registry: Arc<Registry>, cfg: DemoConfig) -> Result<JoinHandle
             }
             let res = match ev {
                 SourceEvent::Init { rendition, data } => stream.set_init(rendition, data),
-                SourceEvent::Part { rendition, part } => stream
-                    .publish_part(
-                        rendition,
-                        PublishPart {
-                            data: part.data,
-                            duration: part.duration,
-                            independent: part.independent,
-                            program_date_time: part.program_date_time,
-                            last_in_segment: part.last_in_segment,
-                        },
-                        Instant::now(),
-                    )
-                    .map(|_| ()),
+                SourceEvent::Part { rendition, part } => {
+                    crate::publish_packaged(&stream, rendition, part)
+                }
             };
             if let Err(e) = res {
                 tracing::warn!(stream = %stream.name(), error = %e, "demo publish failed");

@@ -15,7 +15,7 @@ use aulos_packager::{
     AccessUnit, AdtsError, AdtsReader, AudioFormat, Mp3Error, Mp3FrameReader, Packager,
     PackagerConfig, Part,
 };
-use aulos_registry::{Error as RegError, PublishPart, RenditionSpec, Stream, StreamSpec};
+use aulos_registry::{Error as RegError, RenditionSpec, Stream, StreamSpec};
 use aulos_source::{LadderConfig, Transcoder};
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -175,19 +175,7 @@ struct Live {
 
 impl Live {
     fn publish(&self, rendition: usize, part: Part) -> Result<(), RegError> {
-        self.stream
-            .publish_part(
-                rendition,
-                PublishPart {
-                    data: part.data,
-                    duration: part.duration,
-                    independent: part.independent,
-                    program_date_time: part.program_date_time,
-                    last_in_segment: part.last_in_segment,
-                },
-                Instant::now(),
-            )
-            .map(|_| ())
+        crate::publish_packaged(&self.stream, rendition, part)
     }
 
     fn frame(&mut self, f: Frame) -> Result<(), String> {

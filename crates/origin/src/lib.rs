@@ -41,6 +41,29 @@ pub const PLAYER_PAGE: &str = include_str!("../assets/index.html");
 /// hls.js 1.7.4 (Apache-2.0), served next to the player page so it needs no network.
 pub const HLS_JS: &str = include_str!("../assets/hls.min.js");
 
+/// Publish a packaged part (from the demo source or ingest) into rendition `r` of
+/// `stream`. The one place a packager `Part` becomes a registry `PublishPart`
+/// (the two crates sit side by side and do not know each other).
+pub(crate) fn publish_packaged(
+    stream: &aulos_registry::Stream,
+    r: usize,
+    part: aulos_packager::Part,
+) -> Result<(), aulos_registry::Error> {
+    stream
+        .publish_part(
+            r,
+            aulos_registry::PublishPart {
+                data: part.data,
+                duration: part.duration,
+                independent: part.independent,
+                program_date_time: part.program_date_time,
+                last_in_segment: part.last_in_segment,
+            },
+            std::time::Instant::now(),
+        )
+        .map(|_| ())
+}
+
 /// The peer address of the connection a request arrived on (an axum `Extension`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Peer(pub std::net::SocketAddr);

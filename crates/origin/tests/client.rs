@@ -9,9 +9,9 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn aulos_client_plays_the_aulos_origin_at_the_live_edge() {
-    // checklist C-START-01, C-BLK-01, C-HINT-01, P-HINT-04, S-GEN-01
+/// An origin with the demo stream (given 2 s to build a window) and a client
+/// driver playing it.
+async fn demo_and_client() -> (Origin, Driver, aulos_client::ChunkStream) {
     let o = Origin::start(
         OriginConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -22,13 +22,19 @@ async fn aulos_client_plays_the_aulos_origin_at_the_live_edge() {
     )
     .await
     .unwrap();
-    // Let the stream build up a window first.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let (driver, mut chunks) = Driver::spawn(
+    let (driver, chunks) = Driver::spawn(
         &format!("http://{}/demo/master.m3u8", o.addr),
         DriverConfig::default(),
     )
     .expect("driver starts");
+    (o, driver, chunks)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aulos_client_plays_the_aulos_origin_at_the_live_edge() {
+    // checklist C-START-01, C-BLK-01, C-HINT-01, P-HINT-04, S-GEN-01
+    let (o, driver, mut chunks) = demo_and_client().await;
     let mut got = Vec::new();
     let mut lags = Vec::new();
     tokio::time::timeout(Duration::from_secs(20), async {
@@ -88,22 +94,7 @@ async fn aulos_client_plays_the_aulos_origin_at_the_live_edge() {
 async fn aulos_client_finishes_when_the_stream_ends() {
     // checklist P-END-01 from the client's side: after ENDLIST (with a short final
     // segment) the client delivers what is left and its chunk stream ends.
-    let o = Origin::start(
-        OriginConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            demo: Some(DemoConfig::default()),
-            ..OriginConfig::default()
-        },
-        None,
-    )
-    .await
-    .unwrap();
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let (driver, mut chunks) = Driver::spawn(
-        &format!("http://{}/demo/master.m3u8", o.addr),
-        DriverConfig::default(),
-    )
-    .expect("driver starts");
+    let (o, driver, mut chunks) = demo_and_client().await;
     let mut n = 0;
     while n < 5 {
         chunks.next().await.expect("live parts");
