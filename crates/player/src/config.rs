@@ -50,7 +50,10 @@ impl std::fmt::Display for SinkKind {
 pub struct PlayerConfig {
     /// Where the audio goes.
     pub sink: SinkChoice,
-    /// Wanted live latency (wall clock minus program-date-time of the audio being output).
+    /// Wanted live latency: wall clock minus program-date-time of the audio leaving the
+    /// decoder (the latency [`crate::Status`] reports; the sink's own bounded queue comes on
+    /// top). Above it the decoder plays up to 5 % faster; 2 s above it the client jumps to
+    /// the live edge.
     ///
     /// `None`: 0.6 s plus one part for low-latency streams (0.6 s is the PART-HOLD-BACK of
     /// Aulos' 200 ms-part origin; `aulos-client` does not expose the playlist's own value,
@@ -61,6 +64,15 @@ pub struct PlayerConfig {
     /// Stop after this much audio has been output (`None`: until the stream ends or
     /// [`crate::Player::stop`]).
     pub duration: Option<Duration>,
+    /// Tell the client how much audio is buffered ([`aulos_client::Driver::set_buffer`]).
+    ///
+    /// Default **off**: besides the ABR, `aulos-client` uses the buffer to defer blocking
+    /// reloads by the "slack" above PART-HOLD-BACK + one part, so parts then arrive in
+    /// bursts; a burst late enough stalls playback, the stall raises the latency, which
+    /// raises the slack — measured on loopback with the demo stream: 5 stalls in 10 s with
+    /// it on, none with it off (see docs/performance.md). Without it the client's ABR
+    /// decides on throughput alone, which is what it does for the first seconds anyway.
+    pub report_buffer: bool,
     /// How often [`crate::Player::status`] is refreshed. Default 1 s.
     pub status_interval: Duration,
     /// Client settings (ABR, timeouts...). The player lowers the default channel capacity
@@ -105,6 +117,7 @@ impl Default for PlayerConfig {
             sink: SinkChoice::default(),
             target_latency: None,
             duration: None,
+            report_buffer: false,
             status_interval: Duration::from_secs(1),
             driver: DriverConfig {
                 channel_capacity: Self::DRIVER_CHANNEL,

@@ -15,12 +15,14 @@
 //! fixed size.
 
 mod config;
+mod duration;
 mod error;
 mod metrics;
 mod player;
 mod sink;
 
 pub use config::{PlayerConfig, SinkChoice, SinkKind};
+pub use duration::parse_duration;
 pub use error::{Error, Result};
 pub use metrics::{EndReason, Report, Status};
-pub use player::Player;
+pub use player::{Player, StopHandle};

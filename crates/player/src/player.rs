@@ -27,7 +27,7 @@ use tokio::task::JoinHandle;
 use crate::config::{PlayerConfig, SinkKind, default_target};
 use crate::error::{Error, Result};
 use crate::metrics::{EndReason, PlayoutClock, Report, Shared, Status};
-use crate::sink::{MeteredSink, open};
+use crate::sink::{MeteredSink, Opened, open};
 
 /// A playing live stream. Create with [`Player::start`], end with [`Player::wait`] or
 /// [`Player::stop`]; both return the [`Report`].
@@ -48,7 +48,7 @@ struct SinkOutcome {
 
 /// Everything the sink thread owns.
 struct SinkThread {
-    sink: (Box<dyn aulos_decode::Sink>, SinkKind, Option<String>),
+    sink: Opened,
     pcm: PcmReceiver,
     handle: PipelineHandle,
     shared: Arc<Shared>,
@@ -56,6 +56,7 @@ struct SinkThread {
     target: Option<Duration>,
     first_chunk: SyncReceiver<(Duration, bool)>,
     limit_frames: u64,
+    report_buffer: bool,
     stopping: Arc<AtomicBool>,
     on_limit: Arc<Notify>,
 }
@@ -115,6 +116,7 @@ impl Player {
             let (stopping, on_limit) = (stopping.clone(), on_limit.clone());
             let choice = cfg.sink.clone();
             let target = cfg.target_latency;
+            let report_buffer = cfg.report_buffer;
             std::thread::Builder::new()
                 .name("aulos-player-sink".into())
                 .spawn(move || {
@@ -128,7 +130,7 @@ impl Player {
                             return;
                         }
                     };
-                    let _ = open_tx.send(Ok((sink.1.clone(), sink.2.clone())));
+                    let _ = open_tx.send(Ok((sink.kind.clone(), sink.fallback.clone())));
                     let outcome = SinkThread {
                         sink,
                         pcm,
@@ -138,6 +140,7 @@ impl Player {
                         target,
                         first_chunk: first_rx,
                         limit_frames,
+                        report_buffer,
                         stopping,
                         on_limit,
                     }
@@ -225,12 +228,32 @@ impl Player {
         self.stop.notify_one();
         self.wait().await
     }
+
+    /// A handle that can stop the player while another task is in [`Player::wait`]
+    /// (e.g. on Ctrl-C).
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle(self.stop.clone())
+    }
+}
+
+/// Stops a [`Player`] from elsewhere; [`Player::wait`] then returns with
+/// [`EndReason::Stopped`].
+#[derive(Debug, Clone)]
+pub struct StopHandle(Arc<Notify>);
+
+impl StopHandle {
+    /// Asks the player to stop (idempotent).
+    pub fn stop(&self) {
+        self.0.notify_one();
+    }
 }
 
 impl SinkThread {
     fn run(self) -> SinkOutcome {
         let SinkThread {
-            sink: (inner, _, _),
+            sink: Opened {
+                sink: inner, pace, ..
+            },
             pcm,
             handle,
             shared,
@@ -238,6 +261,7 @@ impl SinkThread {
             target,
             first_chunk,
             limit_frames,
+            report_buffer,
             stopping,
             on_limit,
         } = self;
@@ -266,9 +290,11 @@ impl SinkThread {
         let jump_shared = shared.clone();
         let mut metered = MeteredSink {
             inner,
+            pace,
             shared,
             driver,
             clock: PlayoutClock::new(),
+            report_buffer,
             limit_frames,
             frames: 0,
             stopping,
@@ -308,7 +334,17 @@ async fn feed(
     let mut container = Container::Sniff;
     while let Some(delivered) = chunks.next().await {
         let c = delivered.chunk;
-        tracing::trace!(rendition = c.rendition, msn = c.msn, part = ?c.part, bytes = c.data.len(), "chunk to decoder");
+        tracing::trace!(
+            rendition = c.rendition,
+            msn = c.msn,
+            part = ?c.part,
+            bytes = c.data.len(),
+            age_ms = c
+                .program_date_time
+                .and_then(|t| std::time::SystemTime::now().duration_since(t).ok())
+                .map(|d| d.as_millis() as u64),
+            "chunk from the client"
+        );
         shared.mark_once(&shared.first_chunk_us);
         if let Some(f) = first.take() {
             let _ = f.try_send((c.duration, c.part.is_some()));
