@@ -24,9 +24,8 @@
 //! a put with nobody waiting on its slot skips the wake-up event entirely (its
 //! fence and mutex), and a put replacing a payload of the same size writes no
 //! counter (together: solo put p50 from ~130 to ~90 ns); the ring keeps a private
-//! `Bytes` handle per
-//! entry (see [`private_handle`]) so readers do not all increment one shared
-//! reference count. A per-slot `arc_swap::ArcSwapOption` was measured as the
+//! `Bytes` handle per entry (see [`private_handle`]) so readers do not all
+//! increment one shared reference count. A per-slot `arc_swap::ArcSwapOption` was measured as the
 //! alternative: reads were no faster (the `Bytes` clone a get must return costs
 //! as much as the lock), and every swap scans all threads' debt slots, which
 //! readers keep writing, so puts were 1.5× slower alone and 2–4.5× slower at p99
