@@ -2,8 +2,10 @@
 //!
 //! Owns argument parsing, logging setup and process lifetime (signals). `aulos serve`
 //! runs the LL-HLS origin (`aulos-origin`) with the embedded synthetic demo stream and
-//! HTTP ingest. Depends on the crates it drives; holds no protocol logic of its own.
+//! HTTP ingest; `aulos play` plays a stream through `aulos-player`. Depends on the crates
+//! it drives; holds no protocol logic of its own.
 
+mod play;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +25,8 @@ struct Cli {
 enum Command {
     /// Run the LL-HLS origin.
     Serve(serve::ServeArgs),
+    /// Play a live HLS audio stream (speaker, or WAV / null sink).
+    Play(play::PlayArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -36,5 +40,6 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.command {
         Command::Serve(args) => rt.block_on(serve::run(args)),
+        Command::Play(args) => rt.block_on(play::run(args)),
     }
 }
