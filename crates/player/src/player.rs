@@ -30,12 +30,13 @@ use crate::metrics::{EndReason, PlayoutClock, Report, Shared, Status};
 use crate::sink::{MeteredSink, Opened, open};
 
 /// A playing live stream. Create with [`Player::start`], end with [`Player::wait`] or
-/// [`Player::stop`]; both return the [`Report`].
+/// [`Player::stop`]; both return the [`Report`]. Dropping a `Player` stops playback.
 #[derive(Debug)]
 pub struct Player {
     status: watch::Receiver<Status>,
     stop: Arc<Notify>,
-    task: JoinHandle<Result<Report>>,
+    /// `None` only inside [`Player::wait`].
+    task: Option<JoinHandle<Result<Report>>>,
     sink: SinkKind,
     sink_fallback: Option<String>,
 }
@@ -188,7 +189,7 @@ impl Player {
         Ok(Player {
             status,
             stop,
-            task,
+            task: Some(task),
             sink,
             sink_fallback,
         })
@@ -217,9 +218,12 @@ impl Player {
     /// Waits until the configured duration has played, the stream ended, or the client gave
     /// up. Errors only when nothing at all could be played (the client's error is returned),
     /// or on internal failures; otherwise [`Report::end`] says how it ended.
-    pub async fn wait(self) -> Result<Report> {
-        self.task
-            .await
+    pub async fn wait(mut self) -> Result<Report> {
+        let task = self
+            .task
+            .take()
+            .ok_or_else(|| Error::Internal("player already waited on".into()))?;
+        task.await
             .map_err(|e| Error::Internal(format!("supervisor task: {e}")))?
     }
 
@@ -233,6 +237,14 @@ impl Player {
     /// (e.g. on Ctrl-C).
     pub fn stop_handle(&self) -> StopHandle {
         StopHandle(self.stop.clone())
+    }
+}
+
+impl Drop for Player {
+    fn drop(&mut self) {
+        if self.task.is_some() {
+            self.stop.notify_one();
+        }
     }
 }
 

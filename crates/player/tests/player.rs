@@ -246,3 +246,34 @@ async fn bad_config_and_unwritable_wav_are_refused() {
     .await;
     assert!(matches!(err, Err(Error::Config(_))), "{err:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_player_stops_it() {
+    let origin = demo_origin().await;
+    let player = Player::start(
+        &url(&origin),
+        PlayerConfig {
+            sink: SinkChoice::Null,
+            status_interval: Duration::from_millis(100),
+            ..PlayerConfig::default()
+        },
+    )
+    .await
+    .expect("player starts");
+    let mut updates = player.status_updates();
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        while updates.borrow_and_update().played.is_zero() {
+            updates.changed().await.expect("player alive");
+        }
+    })
+    .await
+    .expect("audio plays");
+    drop(player);
+    // The supervisor ends (and drops the status sender) only once playback has stopped.
+    let closed = tokio::time::timeout(TEST_TIMEOUT, async {
+        while updates.changed().await.is_ok() {}
+    })
+    .await;
+    assert!(closed.is_ok(), "player kept running after drop");
+    origin.shutdown().await.expect("origin shuts down");
+}
