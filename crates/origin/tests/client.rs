@@ -117,3 +117,86 @@ async fn aulos_client_finishes_when_the_stream_ends() {
     driver.abort();
     o.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_renditions_are_aligned_and_playlists_idempotent() {
+    // checklist M-VAR-02, M-VAR-03, M-VAR-05, P-TD-02, S-GEN-05, S-GEN-10, P-BR-01
+    let o = Origin::start(
+        OriginConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            demo: Some(DemoConfig::default()),
+            ..OriginConfig::default()
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let c = reqwest::Client::new();
+    let get = |path: String| {
+        let c = c.clone();
+        async move { c.get(path).send().await.unwrap().bytes().await.unwrap() }
+    };
+    let base = format!("http://{}/demo", o.addr);
+    let mv = aulos_manifest::parse_multivariant(&get(format!("{base}/master.m3u8")).await).unwrap();
+    // M-VAR-05: every variant is on this server (relative URIs).
+    assert_eq!(mv.variants.len(), 3);
+    assert!(mv.variants.iter().all(|v| !v.uri.contains("://")));
+    // Blocking on the same next segment aligns the three snapshots.
+    let first =
+        aulos_manifest::parse_media(&get(format!("{base}/{}", mv.variants[0].uri)).await).unwrap();
+    let target = first.next_msn() + 1;
+    let mut pls = Vec::new();
+    for v in &mv.variants {
+        let b = get(format!("{base}/{}?_HLS_msn={target}", v.uri)).await;
+        pls.push(aulos_manifest::parse_media(&b).unwrap());
+    }
+    for pl in &pls {
+        assert_eq!(
+            pl.target_duration, pls[0].target_duration,
+            "P-TD-02 / M-VAR-03"
+        );
+        assert_eq!(
+            pl.discontinuity_sequence, pls[0].discontinuity_sequence,
+            "M-VAR-02"
+        );
+        assert!(
+            pl.segments.iter().all(|s| s.bitrate.is_none()),
+            "P-BR-01: no EXT-X-BITRATE to get wrong"
+        );
+    }
+    // M-VAR-02/03: the same MSN has the same program-date-time in every rendition
+    // (one capture clock, same frame-aligned cutting).
+    for pl in &pls[1..] {
+        for (i, s) in pl.segments.iter().enumerate() {
+            let msn = pl.media_sequence + i as u64;
+            let Some(j) = msn.checked_sub(pls[0].media_sequence) else {
+                continue;
+            };
+            let Some(other) = pls[0].segments.get(j as usize) else {
+                continue;
+            };
+            assert_eq!(s.program_date_time, other.program_date_time, "MSN {msn}");
+            assert_eq!(s.duration, other.duration, "MSN {msn}");
+        }
+    }
+    // S-GEN-05: while live, a new segment at least every 1.5 × TARGETDURATION.
+    let td = Duration::from_secs(pls[0].target_duration);
+    let before = pls[0].next_msn();
+    tokio::time::sleep(td.mul_f64(1.5)).await;
+    let now =
+        aulos_manifest::parse_media(&get(format!("{base}/{}", mv.variants[0].uri)).await).unwrap();
+    assert!(now.next_msn() > before, "no new segment in 1.5 TD");
+    // S-GEN-10: a playlist GET has no side effects: with publishing paused (stream
+    // ended), repeated GETs and HEADs give the same bytes.
+    o.registry
+        .end_stream("demo", std::time::Instant::now())
+        .unwrap();
+    let url = format!("{base}/{}", mv.variants[1].uri);
+    let a = get(url.clone()).await;
+    let h = c.head(&url).send().await.unwrap();
+    assert_eq!(h.status(), 200);
+    let b = get(url).await;
+    assert_eq!(a, b);
+    o.shutdown().await.unwrap();
+}
