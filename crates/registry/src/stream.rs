@@ -75,6 +75,8 @@ pub struct Rendition {
     init_generation: AtomicU64,
     /// When the last part was published (nanoseconds since the registry epoch).
     published_at: AtomicU64,
+    /// This rendition's URI as seen from a sibling's playlist (rendition reports).
+    report_uri: String,
 }
 
 impl Rendition {
@@ -153,6 +155,7 @@ impl Stream {
                 updated: Event::new(),
                 init_generation: AtomicU64::new(0),
                 published_at: AtomicU64::new(0),
+                report_uri: format!("../{}/index.m3u8", r.name),
             });
         }
         let mv = multivariant(&spec);
@@ -339,7 +342,7 @@ impl Stream {
             .map(|(_, r)| {
                 let last = r.cache.load().last;
                 RenditionReport {
-                    uri: format!("../{}/index.m3u8", r.spec.name),
+                    uri: r.report_uri.clone(),
                     last_msn: last.map(|l| l.0),
                     last_part: last.and_then(|l| l.1),
                 }
