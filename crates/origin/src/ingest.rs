@@ -85,9 +85,34 @@ enum Reader {
     Mp3(Mp3FrameReader),
 }
 
+/// The header of a frame: cheap to compare (`Copy`); the `AudioFormat` (which
+/// allocates its codec config) is built only when the stream goes live or changes.
+#[derive(Clone, Copy)]
+enum Header {
+    Adts(aulos_packager::AdtsHeader),
+    Mp3(aulos_packager::Mp3Header),
+}
+
+impl Header {
+    /// What makes a format change (P-DIS-01): codec, profile, rate, channels.
+    fn key(&self) -> (u8, u8, u32, u16) {
+        match self {
+            Header::Adts(h) => (0, h.object_type, h.sample_rate, h.channels()),
+            Header::Mp3(h) => (1, 0, h.sample_rate, h.channels),
+        }
+    }
+
+    fn format(&self) -> AudioFormat {
+        match self {
+            Header::Adts(h) => h.audio_format(),
+            Header::Mp3(h) => h.audio_format(),
+        }
+    }
+}
+
 /// A frame read from the elementary stream.
 struct Frame {
-    format: AudioFormat,
+    header: Header,
     data: bytes::Bytes,
     samples: u32,
 }
@@ -130,7 +155,7 @@ impl Reader {
         match self {
             Reader::Adts(r) => match r.pop() {
                 Ok(Some(f)) => Ok(Some(Frame {
-                    format: f.header.audio_format(),
+                    header: Header::Adts(f.header),
                     data: f.data,
                     samples: 1024,
                 })),
@@ -139,15 +164,11 @@ impl Reader {
                 Err(e) => Err(e.to_string()),
             },
             Reader::Mp3(r) => match r.pop() {
-                Ok(Some(f)) => {
-                    let format = f.header.audio_format();
-                    let samples = format.frame_samples;
-                    Ok(Some(Frame {
-                        format,
-                        data: f.data,
-                        samples,
-                    }))
-                }
+                Ok(Some(f)) => Ok(Some(Frame {
+                    samples: f.header.samples,
+                    header: Header::Mp3(f.header),
+                    data: f.data,
+                })),
                 Ok(None) => Ok(None),
                 Err(e @ Mp3Error::BufferFull { .. }) => Err(format!("fatal: {e}")),
                 Err(e) => Err(e.to_string()),
@@ -167,6 +188,7 @@ impl Reader {
 struct Live {
     stream: Arc<Stream>,
     format: AudioFormat,
+    key: (u8, u8, u32, u16),
     packager: Packager,
     transcoder: Option<Transcoder>,
     anchor: SystemTime,
@@ -240,7 +262,8 @@ fn ladder_config() -> LadderConfig {
 }
 
 /// Create (or restart) the stream for `cfg` with `format`.
-fn go_live(st: &AppState, cfg: &IngestStream, format: AudioFormat) -> Result<Live, Reject> {
+fn go_live(st: &AppState, cfg: &IngestStream, header: Header) -> Result<Live, Reject> {
+    let format = header.format();
     let packager = Packager::new(format.clone(), packager_config())
         .map_err(|e| reject(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string()))?;
     let transcoder = if cfg.transcode {
@@ -308,6 +331,7 @@ fn go_live(st: &AppState, cfg: &IngestStream, format: AudioFormat) -> Result<Liv
     Ok(Live {
         stream,
         format,
+        key: header.key(),
         packager,
         transcoder,
         anchor: SystemTime::now(),
@@ -438,24 +462,26 @@ fn drain(
             }
         };
         match live {
-            None => *live = Some(go_live(st, cfg, f.format.clone())?),
-            Some(l) if l.format != f.format => {
+            None => *live = Some(go_live(st, cfg, f.header)?),
+            Some(l) if l.key != f.header.key() => {
                 // Format change: discontinuity and a new init (P-DIS-01).
                 tracing::info!(stream = %cfg.name, "ingest format changed");
                 if let Some(p) = l.packager.flush() {
                     let _ = l.publish(0, p);
                 }
-                let packager = Packager::new(f.format.clone(), packager_config())
+                let format = f.header.format();
+                let packager = Packager::new(format.clone(), packager_config())
                     .map_err(|e| reject(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string()))?;
                 let _ = l.stream.discontinuity();
                 l.stream
                     .set_init(0, packager.init_segment())
                     .map_err(|e| reject(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
                 if l.transcoder.is_some() {
-                    l.transcoder = Transcoder::new(&f.format, ladder_config()).ok();
+                    l.transcoder = Transcoder::new(&format, ladder_config()).ok();
                 }
                 l.packager = packager;
-                l.format = f.format.clone();
+                l.format = format;
+                l.key = f.header.key();
             }
             Some(_) => {}
         }
