@@ -13,7 +13,8 @@ use tokio::task::JoinHandle;
 pub struct DemoConfig {
     /// Stream name.
     pub name: String,
-    /// Source settings (ladder, part target: `ladder.packager.part_target`).
+    /// Source settings (ladder; the part length follows `ladder.packager.part_target`,
+    /// cut at AAC frame boundaries).
     pub source: aulos_source::LiveConfig,
 }
 
@@ -30,9 +31,13 @@ impl Default for DemoConfig {
 /// stream gets ENDLIST) when the source fails or the stream is ended by shutdown.
 pub fn spawn_demo(registry: Arc<Registry>, cfg: DemoConfig) -> Result<JoinHandle<()>, String> {
     let ladder = aulos_source::Ladder::new(cfg.source.ladder.clone()).map_err(|e| e.to_string())?;
-    let pk = &cfg.source.ladder.packager;
-    let part_target = pk.part_target;
-    let segment_target = part_target * pk.parts_per_segment;
+    // PART-TARGET is the parts' real, frame-aligned duration (192 ms for AAC at 48 kHz
+    // and a 200 ms target), not the configured target: PART-HOLD-BACK (3 × PART-TARGET)
+    // is then exactly three parts, and a client can start three parts from the end
+    // instead of four (a part of latency saved).
+    let pk = ladder.packager(0).ok_or("ladder without renditions")?;
+    let part_target = pk.part_duration();
+    let segment_target = pk.segment_duration();
     let renditions = ladder
         .renditions()
         .iter()

@@ -294,13 +294,23 @@ fn go_live(st: &AppState, cfg: &IngestStream, header: Header) -> Result<Live, Re
             });
         }
     }
+    // PART-TARGET: the longest real part of any rendition (frame-aligned, e.g. 192 ms
+    // at 48 kHz, 185.8 ms at 44.1 kHz), so PART-HOLD-BACK is three real parts.
+    let mut part_target = packager.part_duration();
+    let mut segment_target = packager.segment_duration();
+    if let Some(t) = &transcoder
+        && let Some(p) = t.ladder().packager(0)
+    {
+        part_target = part_target.max(p.part_duration());
+        segment_target = segment_target.max(p.segment_duration());
+    }
     let spec = StreamSpec {
         name: cfg.name.clone(),
         key: Some(cfg.key.clone()),
         renditions,
         live: LiveConfig {
-            part_target: PART_TARGET,
-            segment_target: Duration::from_secs(1),
+            part_target,
+            segment_target,
             ..LiveConfig::default()
         },
     };
