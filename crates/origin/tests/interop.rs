@@ -109,6 +109,10 @@ async fn hlsjs_plays_the_demo_in_low_latency_mode() {
         return;
     }
     let o = start(false).await;
+    // Viewers join a running stream: give it a full LL window (parts of several
+    // segments) first. A player that arrives in the first second finds a playlist
+    // shorter than HOLD-BACK, and hls.js then starts seconds behind the edge.
+    tokio::time::sleep(Duration::from_secs(4)).await;
     let url = format!("http://{}/demo/master.m3u8", o.addr);
     let v = tokio::task::spawn_blocking(move || probe(&url, 30))
         .await
@@ -238,8 +242,9 @@ async fn ffmpeg_ingest_goes_live_and_hlsjs_plays_it() {
         mv.contains("src/index.m3u8") && mv.contains("a160/index.m3u8"),
         "{mv}"
     );
-    // The passthrough rendition keeps the publisher's 44.1 kHz.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The passthrough rendition keeps the publisher's 44.1 kHz. Let the stream build a
+    // window before a viewer joins (see the demo test).
+    tokio::time::sleep(Duration::from_secs(4)).await;
     let pl = client
         .get(format!("http://{}/pushed/src/index.m3u8", o.addr))
         .send()
@@ -250,7 +255,11 @@ async fn ffmpeg_ingest_goes_live_and_hlsjs_plays_it() {
         .unwrap();
     assert!(pl.contains("#EXT-X-PART:"), "{pl}");
     if hlsprobe().is_some() {
-        let v = tokio::task::spawn_blocking(move || probe(&master, 12))
+        // hls.js plays the passthrough rendition: switching between it (44.1 kHz here)
+        // and the 48 kHz ladder changes the sample rate mid-stream, which hls.js/MSE
+        // handles with a stall (docs/interop.md); the ladder itself is checked above.
+        let src = format!("http://{}/pushed/src/index.m3u8", o.addr);
+        let v = tokio::task::spawn_blocking(move || probe(&src, 12))
             .await
             .unwrap();
         eprintln!("hls.js report (ingest): {v}");
