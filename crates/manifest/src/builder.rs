@@ -292,8 +292,9 @@ impl LiveBuilder {
         Ok(())
     }
 
-    /// Append a part to the open segment; returns its `(msn, part)`.
-    pub fn push_part(&mut self, info: PartInfo) -> Result<(u64, u32), BuildError> {
+    /// Would [`LiveBuilder::push_part`] accept this part? (A caller that must store
+    /// the media before listing it checks first, so a refused part stores nothing.)
+    pub fn check_part(&self, info: &PartInfo) -> Result<(), BuildError> {
         if self.pl.end_list {
             return Err(BuildError::Ended);
         }
@@ -307,6 +308,12 @@ impl LiveBuilder {
                 part_target: self.cfg.part_target,
             });
         }
+        Ok(())
+    }
+
+    /// Append a part to the open segment; returns its `(msn, part)`.
+    pub fn push_part(&mut self, info: PartInfo) -> Result<(u64, u32), BuildError> {
+        self.check_part(&info)?;
         let (msn, idx) = self.next_part();
         if idx == 0 {
             self.pl.partial_discontinuity = std::mem::take(&mut self.next_discontinuity);

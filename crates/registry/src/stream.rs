@@ -282,13 +282,15 @@ impl Stream {
         if b.ended() {
             return Err(Error::Ended);
         }
-        let part_target = b.config().part_target;
-        if part.duration.is_zero() || part.duration > part_target {
-            return Err(Error::Playlist(format!(
-                "part of {:?} is outside (0, PART-TARGET {part_target:?}]",
-                part.duration
-            )));
-        }
+        let info = PartInfo {
+            duration: part.duration,
+            independent: part.independent,
+            gap: false,
+            program_date_time: part.program_date_time,
+        };
+        // The builder's own rules, checked before the ring is touched.
+        b.check_part(&info)
+            .map_err(|e| Error::Playlist(e.to_string()))?;
         let (msn, idx) = b.next_part();
         let key = ChunkKey::new(msn, idx);
         // 1. Media first (S-GEN-01).
@@ -309,13 +311,8 @@ impl Stream {
             )
             .map_err(|e| Error::Ring(e.to_string()))?;
         // 2. Playlist.
-        b.push_part(PartInfo {
-            duration: part.duration,
-            independent: part.independent,
-            gap: false,
-            program_date_time: part.program_date_time,
-        })
-        .map_err(|e| Error::Playlist(e.to_string()))?;
+        b.push_part(info)
+            .map_err(|e| Error::Playlist(e.to_string()))?;
         if part.last_in_segment {
             b.close_segment()
                 .map_err(|e| Error::Playlist(e.to_string()))?;
