@@ -7,6 +7,7 @@
 //! cargo bench -p aulos-player --bench latency                         # 60 s per scenario
 //! AULOS_BENCH_SECS=300 cargo bench -p aulos-player --bench latency    # the issue's >= 5 min
 //! AULOS_BENCH_SECS=300 AULOS_BENCH_SCENARIOS=2 cargo bench ...        # only the two part sizes
+//! AULOS_BENCH_PICK=3 cargo bench -p aulos-player --bench latency       # only the third
 //! ```
 //! Scenarios: 200 ms and 100 ms part targets (cut at AAC frame boundaries: 192 / 96 ms),
 //! then 200 ms parts with the player reporting its buffer to the client
@@ -152,6 +153,16 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(scenarios.len());
     let scenarios = &scenarios[..take.clamp(1, 3)];
+    // AULOS_BENCH_PICK=3 runs only the third (1-based).
+    let pick: Option<usize> = std::env::var("AULOS_BENCH_PICK")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let scenarios: Vec<&Scenario> = scenarios
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| pick.is_none_or(|p| p == i + 1))
+        .map(|(_, s)| s)
+        .collect();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

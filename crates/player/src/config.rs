@@ -66,12 +66,11 @@ pub struct PlayerConfig {
     pub duration: Option<Duration>,
     /// Tell the client how much audio is buffered ([`aulos_client::Driver::set_buffer`]).
     ///
-    /// Default **off**: besides the ABR, `aulos-client` uses the buffer to defer blocking
-    /// reloads by the "slack" above PART-HOLD-BACK + one part, so parts then arrive in
-    /// bursts; a burst late enough stalls playback, the stall raises the latency, which
-    /// raises the slack — measured on loopback with the demo stream: 5 stalls in 10 s with
-    /// it on, none with it off (see docs/performance.md). Without it the client's ABR
-    /// decides on throughput alone, which is what it does for the first seconds anyway.
+    /// Default **on**: the client's ABR weighs the buffer, and with audio to spare above
+    /// PART-HOLD-BACK + one part the client blocks its playlist reloads a few parts
+    /// further ahead (fewer reloads). Until issue #6 that lookahead fed on its own
+    /// deferral and delivered parts in bursts that stalled playback, so this was off;
+    /// docs/performance.md has the before/after figures.
     pub report_buffer: bool,
     /// How often [`crate::Player::status`] is refreshed. Default 1 s.
     pub status_interval: Duration,
@@ -117,7 +116,7 @@ impl Default for PlayerConfig {
             sink: SinkChoice::default(),
             target_latency: None,
             duration: None,
-            report_buffer: false,
+            report_buffer: true,
             status_interval: Duration::from_secs(1),
             driver: DriverConfig {
                 channel_capacity: Self::DRIVER_CHANNEL,

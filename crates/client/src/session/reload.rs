@@ -37,11 +37,11 @@ impl Session {
         }
         let block = if pl.view.can_block_reload && self.cfg.low_latency {
             if pl.low_latency {
-                // Playing `k` parts further behind the edge than PART-HOLD-BACK asks
-                // for, there is no hurry to hear of the next part: block `k` parts
-                // further (capped under the Advance Part Limit), so one reload
-                // announces `k + 1` parts. On a thin link, stalls push latency up
-                // until the playlist overhead fits; at the edge `k` is 0.
+                // With `k` parts more audio buffered than PART-HOLD-BACK + one part,
+                // there is no hurry to hear of the next part: block `k` parts further
+                // (capped under the Advance Part Limit), so one reload announces
+                // `k + 1` parts. On a thin link, stalls grow the buffer until the
+                // playlist overhead fits; at the target latency `k` is 0.
                 let k = self.reload_lookahead();
                 pl.view
                     .next_part_pos()
@@ -309,13 +309,37 @@ impl Session {
     }
 
     /// Parts of slack beyond the hold-back (see `request_reload`).
+    ///
+    /// Deferring the reload by `k` parts delays the parts after the listed edge by `k`
+    /// parts. Two things cover that delay: audio the player already holds beyond
+    /// PART-HOLD-BACK plus one part (the reported buffer), and the time the link stays
+    /// busy anyway fetching parts already listed but not yet delivered. The latter is
+    /// that backlog's duration scaled by rendition bitrate / measured throughput, not
+    /// its duration: right after a deferred reload the backlog *is* the `k` parts the
+    /// deferral held back, and counting them whole grew `k` by itself at every reload
+    /// until parts came in bursts of up to 9 and playback stalled (issue #6). With a
+    /// scale `r < 1` that growth converges (`k* = (b + r) / (1 − r)`, `b` the buffer
+    /// term in parts); on a fat link `r` is about 0. At `r ≥ 1` (capped at 1) the link
+    /// cannot carry the rendition, the ABR leaves it, and meanwhile fewer reloads are
+    /// what helps; `MAX_RELOAD_LOOKAHEAD` bounds `k`.
     pub(super) fn reload_lookahead(&self) -> u32 {
         let Some(pl) = self.pl.as_ref() else { return 0 };
-        let (Some(pd), Some(lat)) = (pl.view.part_target, self.latency()) else {
+        let Some(pd) = pl.view.part_target else {
             return 0;
         };
         let hold = pl.view.part_hold_back.unwrap_or(pd * 3);
-        let slack = lat.saturating_sub(hold + pd);
+        let busy = match (
+            self.delivery_frontier(),
+            self.renditions.get(pl.rendition).map(|r| r.bandwidth),
+            self.abr.estimate(),
+        ) {
+            (Some(pos), Some(rate), Some(est)) if est.bps() > 0 => {
+                let load = (rate.bps() as f64 / est.bps() as f64).min(1.0);
+                pl.view.duration_from(pos, false).mul_f64(load)
+            }
+            _ => Duration::ZERO,
+        };
+        let slack = (self.buffer + busy).saturating_sub(hold + pd);
         let k = (slack.as_secs_f64() / pd.as_secs_f64().max(1e-3)) as u32;
         k.min(MAX_RELOAD_LOOKAHEAD)
     }

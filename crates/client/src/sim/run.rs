@@ -49,6 +49,23 @@ pub struct SimConfig {
     pub qoe: QoeWeights,
     /// Keep a log of requests, responses and chunks (at most [`LOG_CAP`] lines).
     pub log: bool,
+    /// The player starts once this much audio is buffered (zero: at the first chunk),
+    /// like a player that pre-buffers, so it plays further behind the live edge than
+    /// where the session joined.
+    pub start_buffer: Duration,
+    /// What the player tells the session about its buffer.
+    pub buffer_report: BufferReport,
+}
+
+/// What the simulated player reports to [`crate::Session::set_buffer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BufferReport {
+    /// Its exact buffer at every step.
+    #[default]
+    Exact,
+    /// This value whatever it holds: a player whose report lags or is off, to check
+    /// the session does not build on its own deferrals.
+    Fixed(Duration),
 }
 
 /// Cap on [`SimReport::log`] lines.
@@ -63,6 +80,8 @@ impl Default for SimConfig {
             seed: 7,
             qoe: QoeWeights::default(),
             log: false,
+            start_buffer: Duration::ZERO,
+            buffer_report: BufferReport::Exact,
         }
     }
 }
@@ -171,6 +190,8 @@ struct Player {
     stalls: u32,
     played: Vec<(f64, f64, f64)>,
     now: Instant,
+    /// Buffer needed before the first chunk plays.
+    start_buffer: Duration,
 }
 
 impl Player {
@@ -218,7 +239,7 @@ impl Player {
 
     fn push(&mut self, now: Instant, chunk: (Duration, f64, Duration), unit: Duration) {
         self.queue.push_back(chunk);
-        if self.started.is_none() {
+        if self.started.is_none() && self.buffer() >= self.start_buffer {
             self.started = Some(now);
             self.now = now;
             self.start_next(now, unit);
@@ -280,7 +301,10 @@ pub fn simulate(trace: &Trace, abr: AbrKind, cfg: &SimConfig) -> SimReport {
     let mut events: HashMap<u64, SimEvent> = HashMap::new();
     let mut seq = 0u64;
     let mut cancelled: HashSet<RequestId> = HashSet::new();
-    let mut player = Player::default();
+    let mut player = Player {
+        start_buffer: cfg.start_buffer,
+        ..Player::default()
+    };
     let mut last_key: Option<(u64, u32)> = None;
     let one_way = link.one_way();
     let pdt_epoch = UNIX_EPOCH + Duration::from_secs(PDT_EPOCH_UNIX);
@@ -379,7 +403,10 @@ pub fn simulate(trace: &Trace, abr: AbrKind, cfg: &SimConfig) -> SimReport {
         };
         now = next.max(now);
         player.advance(now, unit);
-        session.set_buffer(player.buffer());
+        session.set_buffer(match cfg.buffer_report {
+            BufferReport::Exact => player.buffer(),
+            BufferReport::Fixed(b) => b,
+        });
         if session.poll_timeout().is_some_and(|t| t <= now) {
             session.handle(now, Event::Timeout);
             continue;
