@@ -99,6 +99,9 @@ pub struct Delivered {
     pub chunk: Chunk,
     /// Its key in the ring.
     pub key: ChunkKey,
+    /// The stream's hold-back when the chunk was delivered ([`Session::hold_back`]):
+    /// where a player's latency target starts.
+    pub hold_back: Option<Duration>,
 }
 
 /// The decoder's end: an async stream of chunks in playback order.
@@ -421,7 +424,13 @@ async fn run(mut l: Loop) -> Result<(), Error> {
                     }
                     l.stats.chunks.fetch_add(1, Ordering::Relaxed);
                     // Back-pressure: wait for the decoder.
-                    if l.tx.send(Delivered { chunk: c, key }).await.is_err() {
+                    let hold_back = l.session.hold_back();
+                    let delivered = Delivered {
+                        chunk: c,
+                        key,
+                        hold_back,
+                    };
+                    if l.tx.send(delivered).await.is_err() {
                         finished = Some(Ok(())); // decoder gone: stop
                     }
                 }

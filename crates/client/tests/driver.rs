@@ -129,6 +129,14 @@ async fn ll_hls_origin_in_real_time() {
         "first chunk carries the init section"
     );
     assert!(got[1..].iter().all(|d| d.chunk.init.is_none()));
+    // The stream's PART-HOLD-BACK (0.6 s here) travels with every chunk: the player's
+    // latency target starts from it (issue #7).
+    assert!(
+        got.iter()
+            .all(|d| d.hold_back == Some(Duration::from_millis(600))),
+        "{:?}",
+        got.iter().map(|d| d.hold_back).collect::<Vec<_>>()
+    );
     for w in got.windows(2) {
         assert!(
             w[0].key < w[1].key,
@@ -310,6 +318,8 @@ async fn play_ffmpeg_vod(layout: Layout) {
     .await
     .expect("VOD played to the end");
     assert_eq!(got.len(), segments.len(), "one chunk per segment");
+    // VOD: nothing to hold back from.
+    assert!(got.iter().all(|d| d.hold_back.is_none()));
     assert_eq!(
         layout == Layout::TsSingleFile,
         segments.iter().all(|s| s.1.is_some())

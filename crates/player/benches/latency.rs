@@ -10,8 +10,8 @@
 //! AULOS_BENCH_PICK=3 cargo bench -p aulos-player --bench latency       # only the third
 //! ```
 //! Scenarios: 200 ms and 100 ms part targets (cut at AAC frame boundaries: 192 / 96 ms),
-//! then 200 ms parts with the player reporting its buffer to the client
-//! (`PlayerConfig::report_buffer`, off by default). For each: time to first PCM on a cold
+//! then 200 ms parts with the player *not* reporting its buffer to the client
+//! (`PlayerConfig::report_buffer`, on by default). For each: time to first PCM on a cold
 //! origin (the first part must be made first) and on a warm one (a second player joining a
 //! running stream for 3 s), latency p50/p99/max, stalls, peak RSS of the process (origin
 //! and player together) and the bytes copied between socket and decoder.
@@ -134,17 +134,17 @@ fn main() {
         Scenario {
             name: "200 ms parts",
             part: Duration::from_millis(200),
-            report_buffer: false,
+            report_buffer: true,
         },
         Scenario {
             name: "100 ms parts",
             part: Duration::from_millis(100),
-            report_buffer: false,
+            report_buffer: true,
         },
         Scenario {
-            name: "200 ms parts, buffer reported to client",
+            name: "200 ms parts, buffer not reported to client",
             part: Duration::from_millis(200),
-            report_buffer: true,
+            report_buffer: false,
         },
     ];
     // AULOS_BENCH_SCENARIOS=2 runs only the first two (the issue's two part sizes).

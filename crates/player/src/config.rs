@@ -55,11 +55,15 @@ pub struct PlayerConfig {
     /// top). Above it the decoder plays up to 5 % faster; 2 s above it the client jumps to
     /// the live edge.
     ///
-    /// `None`: 0.6 s plus one part for low-latency streams (0.6 s is the PART-HOLD-BACK of
-    /// Aulos' 200 ms-part origin; `aulos-client` does not expose the playlist's own value,
-    /// so the player does not read it), or HOLD-BACK's default of 3 segments plus one
-    /// segment when the stream has no parts. The part/segment length is that of the first
-    /// chunk received.
+    /// `None`: the stream's own hold-back plus half a part — PART-HOLD-BACK in low-latency
+    /// mode, HOLD-BACK (default 3 segments) otherwise, as the client reports it with each
+    /// chunk ([`aulos_client::Delivered::hold_back`]) — since the part being produced at the
+    /// live edge is on average half made. The client joins a whole part further back (parts
+    /// start on part boundaries); the controller then closes the gap by playing up to 5 %
+    /// faster (full speed at two parts of error), with a deadband of a quarter part
+    /// (20–100 ms). The part/segment length is
+    /// that of the first chunk received. Without a hold-back: 0.6 s plus one part for parts,
+    /// 4 chunks for segments.
     pub target_latency: Option<Duration>,
     /// Stop after this much audio has been output (`None`: until the stream ends or
     /// [`crate::Player::stop`]).
@@ -127,12 +131,35 @@ impl Default for PlayerConfig {
     }
 }
 
-/// The latency target when none is configured: see [`PlayerConfig::target_latency`].
-pub(crate) fn default_target(first_chunk: Duration, is_part: bool) -> Duration {
-    if is_part {
-        Duration::from_millis(600) + first_chunk
-    } else {
-        first_chunk * 4
+/// What the player learns from the first chunk: its length, whether it is a part, and the
+/// stream's hold-back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FirstChunk {
+    pub(crate) duration: Duration,
+    pub(crate) is_part: bool,
+    pub(crate) hold_back: Option<Duration>,
+}
+
+impl FirstChunk {
+    /// The latency target when none is configured: see [`PlayerConfig::target_latency`].
+    pub(crate) fn default_target(&self) -> Duration {
+        match self.hold_back {
+            Some(h) => h + self.duration / 2,
+            None if self.is_part => Duration::from_millis(600) + self.duration,
+            None => self.duration * 4,
+        }
+    }
+
+    /// Latency error tolerated before catching up: a quarter chunk, within 20–100 ms. Half
+    /// a part above the target is where the client's whole-part join leaves the player.
+    pub(crate) fn deadband(&self) -> Duration {
+        (self.duration / 4).clamp(Duration::from_millis(20), Duration::from_millis(100))
+    }
+
+    /// Error at which catching up reaches the full 5 %: two chunks (at most 1 s), so the
+    /// half part left by the join closes in seconds rather than tens of seconds.
+    pub(crate) fn full_speed_error(&self) -> Duration {
+        (self.duration * 2).clamp(self.deadband() * 2, Duration::from_secs(1))
     }
 }
 
@@ -173,14 +200,38 @@ mod tests {
     }
 
     #[test]
-    fn default_target_follows_part_or_segment() {
-        assert_eq!(
-            default_target(Duration::from_millis(192), true),
-            Duration::from_millis(792)
-        );
-        assert_eq!(
-            default_target(Duration::from_secs(2), false),
-            Duration::from_secs(8)
-        );
+    fn default_target_follows_the_hold_back_or_the_chunk() {
+        let part = |hold_back| FirstChunk {
+            duration: Duration::from_millis(192),
+            is_part: true,
+            hold_back,
+        };
+        // PART-HOLD-BACK + half a part (issue #7).
+        let p = part(Some(Duration::from_millis(600)));
+        assert_eq!(p.default_target(), Duration::from_millis(696));
+        assert_eq!(p.deadband(), Duration::from_millis(48));
+        assert_eq!(p.full_speed_error(), Duration::from_millis(384));
+        let p = FirstChunk {
+            duration: Duration::from_millis(96),
+            ..part(Some(Duration::from_millis(300)))
+        };
+        assert_eq!(p.default_target(), Duration::from_millis(348));
+        assert_eq!(p.deadband(), Duration::from_millis(24));
+        // No hold-back known: the old fallbacks.
+        assert_eq!(part(None).default_target(), Duration::from_millis(792));
+        let seg = FirstChunk {
+            duration: Duration::from_secs(2),
+            is_part: false,
+            hold_back: None,
+        };
+        assert_eq!(seg.default_target(), Duration::from_secs(8));
+        assert_eq!(seg.deadband(), Duration::from_millis(100));
+        assert_eq!(seg.full_speed_error(), Duration::from_secs(1));
+        // Plain live: HOLD-BACK (6 s) + half a segment.
+        let seg = FirstChunk {
+            hold_back: Some(Duration::from_secs(6)),
+            ..seg
+        };
+        assert_eq!(seg.default_target(), Duration::from_secs(7));
     }
 }

@@ -24,7 +24,7 @@ use aulos_decode::{
 use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::config::{PlayerConfig, SinkKind, default_target};
+use crate::config::{FirstChunk, PlayerConfig, SinkKind};
 use crate::error::{Error, Result};
 use crate::metrics::{EndReason, PlayoutClock, Report, Shared, Status};
 use crate::sink::{MeteredSink, Opened, open};
@@ -55,7 +55,7 @@ struct SinkThread {
     shared: Arc<Shared>,
     driver: Arc<Driver>,
     target: Option<Duration>,
-    first_chunk: SyncReceiver<(Duration, bool)>,
+    first_chunk: SyncReceiver<FirstChunk>,
     limit_frames: u64,
     report_buffer: bool,
     stopping: Arc<AtomicBool>,
@@ -277,15 +277,25 @@ impl SinkThread {
             stopping,
             on_limit,
         } = self;
-        let target = target.unwrap_or_else(|| match first_chunk.recv() {
-            Ok((len, is_part)) => default_target(len, is_part),
-            // No chunk ever came (stopped, or the client failed): any value will do.
-            Err(_) => default_target(Duration::from_millis(200), true),
-        });
-        let mut ctrl = match LatencyController::new(LatencyConfig {
-            target,
-            ..LatencyConfig::default()
-        }) {
+        let mut latency = LatencyConfig::default();
+        latency.target = match target {
+            Some(t) => t,
+            None => {
+                let first = first_chunk.recv().unwrap_or(
+                    // No chunk ever came (stopped, or the client failed): any value will do.
+                    FirstChunk {
+                        duration: Duration::from_millis(200),
+                        is_part: true,
+                        hold_back: None,
+                    },
+                );
+                latency.deadband = first.deadband();
+                latency.full_speed_error = first.full_speed_error();
+                first.default_target()
+            }
+        };
+        let target = latency.target;
+        let mut ctrl = match LatencyController::new(latency) {
             Ok(c) => c,
             Err(e) => {
                 return SinkOutcome {
@@ -338,7 +348,7 @@ async fn feed(
     mut chunks: ChunkStream,
     tx: ChunkSender,
     shared: Arc<Shared>,
-    first: SyncSender<(Duration, bool)>,
+    first: SyncSender<FirstChunk>,
 ) {
     let mut first = Some(first);
     // Media bitrate over the last few chunks of the current rendition: (bytes, duration).
@@ -359,7 +369,11 @@ async fn feed(
         );
         shared.mark_once(&shared.first_chunk_us);
         if let Some(f) = first.take() {
-            let _ = f.try_send((c.duration, c.part.is_some()));
+            let _ = f.try_send(FirstChunk {
+                duration: c.duration,
+                is_part: c.part.is_some(),
+                hold_back: delivered.hold_back,
+            });
         }
         if shared.rendition.swap(c.rendition, Relaxed) != c.rendition {
             window.clear();

@@ -369,6 +369,25 @@ impl Session {
         self.pl.as_ref().is_some_and(|p| p.low_latency)
     }
 
+    /// How far behind the end of the playlist the stream asks players to stay: its
+    /// PART-HOLD-BACK when following in low-latency mode (default 3 × PART-TARGET),
+    /// else its HOLD-BACK (default 3 × TARGETDURATION) (C-START-01). `None` before
+    /// the first media playlist and for a stream that has ended. A player's latency
+    /// target starts from this.
+    pub fn hold_back(&self) -> Option<Duration> {
+        let pl = self.pl.as_ref()?;
+        let v = &pl.view;
+        if v.ended {
+            return None;
+        }
+        if pl.low_latency
+            && let Some(pd) = v.part_target
+        {
+            return Some(v.part_hold_back.unwrap_or(pd * 3));
+        }
+        Some(v.hold_back.unwrap_or(v.target_duration * 3))
+    }
+
     /// Estimated latency: media listed after the next unit to deliver, plus the buffer.
     pub fn latency(&self) -> Option<Duration> {
         let pl = self.pl.as_ref()?;
