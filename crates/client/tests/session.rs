@@ -536,3 +536,100 @@ fn a_prebuffering_player_gets_spaced_reloads_without_stalls() {
         r.mean_latency
     );
 }
+
+/// Answer request `q` with `body` (200) at `now`.
+fn answer(s: &mut aulos_client::Session, q: &Request, body: &str, now: Instant) {
+    s.handle(
+        now,
+        aulos_client::Event::Response {
+            id: q.id,
+            status: 200,
+            body: bytes::Bytes::from(body.to_string()),
+            header_bytes: 0,
+            encoded_len: None,
+            first_byte: now,
+            last_byte: now,
+        },
+    );
+}
+
+fn next_requests(s: &mut aulos_client::Session) -> Vec<Request> {
+    std::iter::from_fn(|| s.poll_action())
+        .filter_map(|a| match a {
+            Action::Request(q) => Some(q),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_fresh_stream_without_reports_yet_is_followed_in_low_latency() {
+    // checklist C-LL-01, C-HINT-01: three renditions; the stream is 0.26 s old, so
+    // the other renditions have not reported yet. Parts, hint, PDT and blocking are
+    // there: follow it part by part (hinted part + blocking reload), not at segment
+    // latency. Once a segment is complete, reports are required again.
+    let master = "#EXTM3U\n\
+        #EXT-X-STREAM-INF:BANDWIDTH=60000,CODECS=\"mp4a.40.2\"\na48/index.m3u8\n\
+        #EXT-X-STREAM-INF:BANDWIDTH=110000,CODECS=\"mp4a.40.2\"\na96/index.m3u8\n\
+        #EXT-X-STREAM-INF:BANDWIDTH=180000,CODECS=\"mp4a.40.2\"\na160/index.m3u8\n";
+    let media = |complete: bool, reports: bool| {
+        let mut p = String::from(
+            "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:1\n\
+             #EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=0.256\n\
+             #EXT-X-PART-INF:PART-TARGET=0.085333\n#EXT-X-MEDIA-SEQUENCE:0\n\
+             #EXT-X-MAP:URI=\"init.mp4\"\n\
+             #EXT-X-PROGRAM-DATE-TIME:2026-12-03T03:00:00.000Z\n",
+        );
+        let parts = if complete { 10 } else { 3 };
+        for i in 0..parts {
+            p += &format!("#EXT-X-PART:DURATION=0.085333,URI=\"0.{i}.m4s\",INDEPENDENT=YES\n");
+        }
+        if complete {
+            p += "#EXTINF:0.85333,\n0.m4s\n";
+            p += "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"1.0.m4s\"\n";
+        } else {
+            p += &format!("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"0.{parts}.m4s\"\n");
+        }
+        if reports {
+            p += "#EXT-X-RENDITION-REPORT:URI=\"../a48/index.m3u8\",LAST-MSN=0,LAST-PART=2\n";
+        }
+        p
+    };
+    let run = |complete: bool, reports: bool| {
+        let t = Instant::ZERO;
+        let mut s = aulos_client::Session::new(
+            "http://o/demo/master.m3u8",
+            SessionConfig {
+                abr: AbrKind::Fixed(1),
+                ..SessionConfig::default()
+            },
+            t,
+        )
+        .expect("session");
+        let root = next_requests(&mut s);
+        answer(&mut s, &root[0], master, t);
+        let pl = next_requests(&mut s);
+        let q = pl
+            .iter()
+            .find(|q| matches!(q.kind, RequestKind::MediaPlaylist { .. }))
+            .expect("media playlist requested");
+        answer(&mut s, q, &media(complete, reports), t);
+        let after = next_requests(&mut s);
+        (s.is_low_latency(), after)
+    };
+    let (ll, after) = run(false, false);
+    assert!(ll, "first segment, no reports yet: low-latency");
+    assert!(
+        after.iter().any(|q| q.kind == RequestKind::HintedPart),
+        "{after:?}"
+    );
+    assert!(
+        after.iter().any(|q| query(q).contains("_HLS_part=")),
+        "blocking part reload: {after:?}"
+    );
+    // With a complete segment and still no reports: regular latency (C-LL-01).
+    let (ll, _) = run(true, false);
+    assert!(!ll, "reports are due once a segment is complete");
+    let (ll, _) = run(true, true);
+    assert!(ll);
+}

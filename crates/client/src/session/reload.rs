@@ -177,14 +177,18 @@ impl Session {
 
     pub(super) fn ll_capable(&self, v: &MediaView) -> bool {
         // C-LL-01: parts, blocking reload, a part hint, dates; reports when several
-        // renditions exist. Otherwise follow at regular latency.
+        // renditions exist. Otherwise follow at regular latency. A stream still in its
+        // first segment may not report renditions that have not published yet: asking
+        // for reports then started a fresh stream's viewers a whole segment late, and in
+        // regular mode (first chunk after 0.86 s, latency 0.9 s at 85 ms parts).
+        let reports_due = v.segments.iter().any(|s| s.complete);
         self.cfg.low_latency
             && !v.ended
             && v.part_target.is_some()
             && v.can_block_reload
             && v.hint.is_some()
             && v.segments.iter().any(|s| s.pdt.is_some())
-            && (self.renditions.len() <= 1 || !v.reports.is_empty())
+            && (self.renditions.len() <= 1 || !v.reports.is_empty() || !reports_due)
     }
 
     pub(super) fn on_playlist(
