@@ -191,6 +191,9 @@ struct Live {
     key: (u8, u8, u32, u16),
     packager: Packager,
     transcoder: Option<Transcoder>,
+    /// The transcode ladder's sample rate, fixed for the stream's life (its init
+    /// segments are published once).
+    ladder_rate: u32,
     anchor: SystemTime,
     position: u64,
 }
@@ -254,9 +257,24 @@ fn packager_config() -> PackagerConfig {
     }
 }
 
-fn ladder_config() -> LadderConfig {
+/// The ladder encodes at the input's rate when it is 32, 44.1 or 48 kHz, so every
+/// rendition of the multivariant playlist has the same rate and part boundaries as the
+/// passthrough: hls.js stalled ≈ 2.8 s switching between a 44.1 kHz passthrough and a
+/// 48 kHz ladder (docs/interop.md). Other inputs are resampled to 48 kHz (higher rates
+/// only cost bits at ladder bitrates).
+fn ladder_rate(format: &AudioFormat) -> u32 {
+    const AAC_RATES: [u32; 3] = [32_000, 44_100, 48_000];
+    if AAC_RATES.contains(&format.sample_rate) {
+        format.sample_rate
+    } else {
+        48_000
+    }
+}
+
+fn ladder_config(sample_rate: u32) -> LadderConfig {
     LadderConfig {
         packager: packager_config(),
+        sample_rate,
         ..LadderConfig::default()
     }
 }
@@ -266,9 +284,10 @@ fn go_live(st: &AppState, cfg: &IngestStream, header: Header) -> Result<Live, Re
     let format = header.format();
     let packager = Packager::new(format.clone(), packager_config())
         .map_err(|e| reject(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string()))?;
+    let ladder_rate = ladder_rate(&format);
     let transcoder = if cfg.transcode {
         Some(
-            Transcoder::new(&format, ladder_config())
+            Transcoder::new(&format, ladder_config(ladder_rate))
                 .map_err(|e| reject(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string()))?,
         )
     } else {
@@ -344,6 +363,7 @@ fn go_live(st: &AppState, cfg: &IngestStream, header: Header) -> Result<Live, Re
         key: header.key(),
         packager,
         transcoder,
+        ladder_rate,
         anchor: SystemTime::now(),
         position: 0,
     })
@@ -487,7 +507,7 @@ fn drain(
                     .set_init(0, packager.init_segment())
                     .map_err(|e| reject(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
                 if l.transcoder.is_some() {
-                    l.transcoder = Transcoder::new(&format, ladder_config()).ok();
+                    l.transcoder = Transcoder::new(&format, ladder_config(l.ladder_rate)).ok();
                 }
                 l.packager = packager;
                 l.format = format;

@@ -274,10 +274,30 @@ async fn ffmpeg_ingest_goes_live_and_hlsjs_plays_it() {
         .await
         .unwrap();
     assert!(pl.contains("#EXT-X-PART:"), "{pl}");
+    // The transcode ladder encodes at the publisher's 44.1 kHz too, so its parts are as
+    // long as the passthrough's (8 AAC frames, 185.76 ms; 192 ms at 48 kHz) and a level
+    // switch changes neither rate nor part grid.
+    let ladder = client
+        .get(format!("http://{}/pushed/a160/index.m3u8", o.addr))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let part_durations = |pl: &str| -> Vec<String> {
+        pl.lines()
+            .filter(|l| l.starts_with("#EXT-X-PART:"))
+            .filter_map(|l| l.split("DURATION=").nth(1))
+            .map(|d| d.split(',').next().unwrap_or("").to_string())
+            .collect()
+    };
+    let (src_parts, ladder_parts) = (part_durations(&pl), part_durations(&ladder));
+    assert!(!ladder_parts.is_empty(), "{ladder}");
+    assert_eq!(src_parts[0], ladder_parts[0], "{pl}\n{ladder}");
+    assert!(ladder_parts[0].starts_with("0.1857"), "{ladder}");
     if hlsprobe().is_some() {
-        // hls.js plays the passthrough rendition: switching between it (44.1 kHz here)
-        // and the 48 kHz ladder changes the sample rate mid-stream, which hls.js/MSE
-        // handles with a stall (docs/interop.md); the ladder itself is checked above.
+        // hls.js plays the passthrough rendition (the ladder is checked above).
         let src = format!("http://{}/pushed/src/index.m3u8", o.addr);
         let v = probe_clean(src, 12, 2).await;
         assert_eq!(v["ok"], true);
