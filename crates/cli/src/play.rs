@@ -21,7 +21,7 @@ pub struct PlayArgs {
     /// Stop after this much audio, e.g. 30s, 2m (default: until the stream ends or Ctrl-C).
     #[arg(long, value_parser = duration)]
     duration: Option<Duration>,
-    /// Wanted live latency, e.g. 800ms (default: PART-HOLD-BACK 0.6 s + one part).
+    /// Wanted live latency, e.g. 800ms (default: the stream's PART-HOLD-BACK + half a part).
     #[arg(long, value_parser = duration)]
     latency: Option<Duration>,
 }
