@@ -564,7 +564,7 @@ fn next_requests(s: &mut aulos_client::Session) -> Vec<Request> {
 
 #[test]
 fn a_fresh_stream_without_reports_yet_is_followed_in_low_latency() {
-    // checklist C-LL-01, C-HINT-01: three renditions; the stream is 0.26 s old, so
+    // checklist C-LL-01, C-HINT-01, C-START-01: three renditions; the stream is a fraction of a second old, so
     // the other renditions have not reported yet. Parts, hint, PDT and blocking are
     // there: follow it part by part (hinted part + blocking reload), not at segment
     // latency. Once a segment is complete, reports are required again.
@@ -572,15 +572,21 @@ fn a_fresh_stream_without_reports_yet_is_followed_in_low_latency() {
         #EXT-X-STREAM-INF:BANDWIDTH=60000,CODECS=\"mp4a.40.2\"\na48/index.m3u8\n\
         #EXT-X-STREAM-INF:BANDWIDTH=110000,CODECS=\"mp4a.40.2\"\na96/index.m3u8\n\
         #EXT-X-STREAM-INF:BANDWIDTH=180000,CODECS=\"mp4a.40.2\"\na160/index.m3u8\n";
-    let media = |complete: bool, reports: bool| {
+    let media = |complete: bool, reports: bool, empty: bool| {
         let mut p = String::from(
             "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:1\n\
              #EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=0.256\n\
              #EXT-X-PART-INF:PART-TARGET=0.085333\n#EXT-X-MEDIA-SEQUENCE:0\n\
-             #EXT-X-MAP:URI=\"init.mp4\"\n\
-             #EXT-X-PROGRAM-DATE-TIME:2026-12-03T03:00:00.000Z\n",
+             #EXT-X-MAP:URI=\"init.mp4\"\n",
         );
-        let parts = if complete { 10 } else { 3 };
+        if !empty {
+            p += "#EXT-X-PROGRAM-DATE-TIME:2026-12-03T03:00:00.000Z\n";
+        }
+        let parts = match (complete, empty) {
+            (true, _) => 10,
+            (false, true) => 0,
+            (false, false) => 4,
+        };
         for i in 0..parts {
             p += &format!("#EXT-X-PART:DURATION=0.085333,URI=\"0.{i}.m4s\",INDEPENDENT=YES\n");
         }
@@ -595,7 +601,7 @@ fn a_fresh_stream_without_reports_yet_is_followed_in_low_latency() {
         }
         p
     };
-    let run = |complete: bool, reports: bool| {
+    let run = |complete: bool, reports: bool, empty: bool| {
         let t = Instant::ZERO;
         let mut s = aulos_client::Session::new(
             "http://o/demo/master.m3u8",
@@ -613,23 +619,46 @@ fn a_fresh_stream_without_reports_yet_is_followed_in_low_latency() {
             .iter()
             .find(|q| matches!(q.kind, RequestKind::MediaPlaylist { .. }))
             .expect("media playlist requested");
-        answer(&mut s, q, &media(complete, reports), t);
+        answer(&mut s, q, &media(complete, reports, empty), t);
         let after = next_requests(&mut s);
         (s.is_low_latency(), after)
     };
-    let (ll, after) = run(false, false);
-    assert!(ll, "first segment, no reports yet: low-latency");
+    // The stream has just been created: no media yet, only the hints (so no dates
+    // either). Follow it part by part with blocking reloads (not a segment later),
+    // but fetch nothing until PART-HOLD-BACK is listed (C-START-01).
+    let (ll, after) = run(false, false, true);
+    assert!(ll, "no media yet: low-latency");
     assert!(
-        after.iter().any(|q| q.kind == RequestKind::HintedPart),
-        "{after:?}"
+        after
+            .iter()
+            .any(|q| query(q).starts_with("_HLS_msn=0&_HLS_part=0")),
+        "blocking reload for the first part: {after:?}"
     );
     assert!(
-        after.iter().any(|q| query(q).contains("_HLS_part=")),
+        after
+            .iter()
+            .all(|q| matches!(q.kind, RequestKind::MediaPlaylist { .. })),
+        "no media before PART-HOLD-BACK is listed: {after:?}"
+    );
+    // Four parts listed (PART-HOLD-BACK is a hair over three): start at the first
+    // part, fetch parts (not the segment), block for the next part.
+    let (ll, after) = run(false, false, false);
+    assert!(ll, "first segment, no reports yet: low-latency");
+    let parts: Vec<&str> = after
+        .iter()
+        .filter(|q| q.kind == RequestKind::Part)
+        .map(|q| q.url.path())
+        .collect();
+    assert_eq!(parts.first(), Some(&"/demo/a96/0.0.m4s"), "{after:?}");
+    assert!(
+        after
+            .iter()
+            .any(|q| query(q).starts_with("_HLS_msn=0&_HLS_part=4")),
         "blocking part reload: {after:?}"
     );
     // With a complete segment and still no reports: regular latency (C-LL-01).
-    let (ll, _) = run(true, false);
+    let (ll, _) = run(true, false, false);
     assert!(!ll, "reports are due once a segment is complete");
-    let (ll, _) = run(true, true);
+    let (ll, _) = run(true, true, false);
     assert!(ll);
 }

@@ -142,11 +142,19 @@ impl MediaView {
     /// Position just after the last listed part (where the next part will appear),
     /// or `None` without parts.
     pub fn next_part_pos(&self) -> Option<Pos> {
-        let last = self
+        let Some(last) = self
             .segments
             .iter()
             .rev()
-            .find(|s| !s.parts.is_empty() || !s.complete)?;
+            .find(|s| !s.parts.is_empty() || !s.complete)
+        else {
+            // Nothing listed yet (a stream that has just started, only its hints):
+            // the next part is the first of the first segment.
+            return (self.segments.is_empty() && self.part_target.is_some()).then(|| Pos {
+                msn: self.first_msn(),
+                part: 0,
+            });
+        };
         if last.complete {
             Some(Pos {
                 msn: last.msn + 1,

@@ -179,15 +179,18 @@ impl Session {
         // C-LL-01: parts, blocking reload, a part hint, dates; reports when several
         // renditions exist. Otherwise follow at regular latency. A stream still in its
         // first segment may not report renditions that have not published yet: asking
-        // for reports then started a fresh stream's viewers a whole segment late, and in
-        // regular mode (first chunk after 0.86 s, latency 0.9 s at 85 ms parts).
+        // for reports (or dates before any media is listed) started a fresh stream's
+        // viewers a whole segment late, in regular mode (first chunk after 0.86 s,
+        // latency 0.9 s at 85 ms parts).
+        // A playlist with no media yet (only hints) cannot show dates either: follow
+        // it part by part, and check the dates once media is listed.
         let reports_due = v.segments.iter().any(|s| s.complete);
         self.cfg.low_latency
             && !v.ended
             && v.part_target.is_some()
             && v.can_block_reload
             && v.hint.is_some()
-            && v.segments.iter().any(|s| s.pdt.is_some())
+            && (v.segments.is_empty() || v.segments.iter().any(|s| s.pdt.is_some()))
             && (self.renditions.len() <= 1 || !v.reports.is_empty() || !reports_due)
     }
 
@@ -362,7 +365,8 @@ impl Session {
     }
 
     /// Where to start (C-START-01): PART-HOLD-BACK from the end in LL mode, HOLD-BACK
-    /// (default 3 target durations) otherwise, the first segment for VOD.
+    /// (default 3 target durations) otherwise, the first segment for VOD. `None` (not
+    /// yet) for a low-latency stream that lists less than PART-HOLD-BACK in all.
     pub(super) fn start_pos(&self) -> Option<Pos> {
         let pl = self.pl.as_ref()?;
         let v = &pl.view;
@@ -376,6 +380,8 @@ impl Session {
             let hold = v.part_hold_back.unwrap_or(v.part_target? * 3);
             let mut acc = Duration::ZERO;
             let mut best = None;
+            let mut enough = false;
+            let mut older = false;
             'outer: for s in v.segments.iter().rev() {
                 for (i, p) in s.parts.iter().enumerate().rev() {
                     acc += p.duration;
@@ -386,12 +392,20 @@ impl Session {
                         });
                     }
                     if acc >= hold && best.is_some() {
+                        enough = true;
                         break 'outer;
                     }
                 }
                 if s.parts.is_empty() && s.complete {
+                    older = true;
                     break;
                 }
+            }
+            if !enough && !older {
+                // A stream younger than PART-HOLD-BACK: everything it has is closer to
+                // the edge than the hold-back. Wait (blocking reloads) until enough is
+                // listed rather than play on a thin buffer (C-START-01).
+                return None;
             }
             if best.is_some() {
                 return best;
