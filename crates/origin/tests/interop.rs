@@ -104,6 +104,11 @@ async fn probe_clean(url: String, seconds: u32, attempts: u32) -> serde_json::Va
     last
 }
 
+/// GET `url` and return the body as text (panics on any failure: test helper).
+async fn get_text(client: &reqwest::Client, url: impl reqwest::IntoUrl) -> String {
+    client.get(url).send().await.unwrap().text().await.unwrap()
+}
+
 async fn start(ingest: bool) -> Origin {
     Origin::start(
         OriginConfig {
@@ -250,14 +255,7 @@ async fn ffmpeg_ingest_goes_live_and_hlsjs_plays_it() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(live, "ingest did not go live");
-    let mv = client
-        .get(&master)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let mv = get_text(&client, &master).await;
     assert!(
         mv.contains("src/index.m3u8") && mv.contains("a160/index.m3u8"),
         "{mv}"
@@ -265,26 +263,12 @@ async fn ffmpeg_ingest_goes_live_and_hlsjs_plays_it() {
     // The passthrough rendition keeps the publisher's 44.1 kHz. Let the stream build a
     // window before a viewer joins (see the demo test).
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let pl = client
-        .get(format!("http://{}/pushed/src/index.m3u8", o.addr))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let pl = get_text(&client, format!("http://{}/pushed/src/index.m3u8", o.addr)).await;
     assert!(pl.contains("#EXT-X-PART:"), "{pl}");
     // The transcode ladder encodes at the publisher's 44.1 kHz too, so its parts are as
     // long as the passthrough's (8 AAC frames, 185.76 ms; 192 ms at 48 kHz) and a level
     // switch changes neither rate nor part grid.
-    let ladder = client
-        .get(format!("http://{}/pushed/a160/index.m3u8", o.addr))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let ladder = get_text(&client, format!("http://{}/pushed/a160/index.m3u8", o.addr)).await;
     let part_durations = |pl: &str| -> Vec<String> {
         pl.lines()
             .filter(|l| l.starts_with("#EXT-X-PART:"))
@@ -311,14 +295,7 @@ async fn ffmpeg_ingest_goes_live_and_hlsjs_plays_it() {
     // End of the body ends the stream (once the server has read the last chunk).
     let mut pl = String::new();
     for _ in 0..50 {
-        pl = client
-            .get(format!("http://{}/pushed/src/index.m3u8", o.addr))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        pl = get_text(&client, format!("http://{}/pushed/src/index.m3u8", o.addr)).await;
         if pl.ends_with("#EXT-X-ENDLIST\n") {
             break;
         }
