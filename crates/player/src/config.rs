@@ -61,9 +61,8 @@ pub struct PlayerConfig {
     /// live edge is on average half made. The client joins a whole part further back (parts
     /// start on part boundaries); the controller then closes the gap by playing up to 5 %
     /// faster (full speed at two parts of error), with a deadband of a quarter part
-    /// (20–100 ms). The part/segment length is
-    /// that of the first chunk received. Without a hold-back: 0.6 s plus one part for parts,
-    /// 4 chunks for segments.
+    /// (20–100 ms). The part/segment length is that of the first chunk received. Without a
+    /// hold-back: 0.6 s plus one part for parts, 4 chunks for segments.
     pub target_latency: Option<Duration>,
     /// Stop after this much audio has been output (`None`: until the stream ends or
     /// [`crate::Player::stop`]).
@@ -150,8 +149,7 @@ impl FirstChunk {
         }
     }
 
-    /// Latency error tolerated before catching up: a quarter chunk, within 20–100 ms. Half
-    /// a part above the target is where the client's whole-part join leaves the player.
+    /// Latency error tolerated before catching up: a quarter chunk, within 20–100 ms.
     pub(crate) fn deadband(&self) -> Duration {
         (self.duration / 4).clamp(Duration::from_millis(20), Duration::from_millis(100))
     }

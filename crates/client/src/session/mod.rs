@@ -380,12 +380,10 @@ impl Session {
         if v.ended {
             return None;
         }
-        if pl.low_latency
-            && let Some(pd) = v.part_target
-        {
-            return Some(v.part_hold_back.unwrap_or(pd * 3));
+        match v.part_hold_back_or_default() {
+            Some(h) if pl.low_latency => Some(h),
+            _ => Some(v.hold_back_or_default()),
         }
-        Some(v.hold_back.unwrap_or(v.target_duration * 3))
     }
 
     /// Estimated latency: media listed after the next unit to deliver, plus the buffer.

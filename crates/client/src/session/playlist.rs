@@ -139,6 +139,16 @@ impl MediaView {
         self.media_sequence
     }
 
+    /// PART-HOLD-BACK, or its default of 3 × PART-TARGET; `None` without parts.
+    pub fn part_hold_back_or_default(&self) -> Option<Duration> {
+        self.part_hold_back.or(self.part_target.map(|p| p * 3))
+    }
+
+    /// HOLD-BACK, or its default of 3 × TARGETDURATION.
+    pub fn hold_back_or_default(&self) -> Duration {
+        self.hold_back.unwrap_or(self.target_duration * 3)
+    }
+
     /// Position just after the last listed part (where the next part will appear),
     /// or `None` without parts.
     pub fn next_part_pos(&self) -> Option<Pos> {

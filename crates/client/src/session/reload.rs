@@ -177,13 +177,13 @@ impl Session {
 
     pub(super) fn ll_capable(&self, v: &MediaView) -> bool {
         // C-LL-01: parts, blocking reload, a part hint, dates; reports when several
-        // renditions exist. Otherwise follow at regular latency. A stream still in its
-        // first segment may not report renditions that have not published yet: asking
-        // for reports (or dates before any media is listed) started a fresh stream's
-        // viewers a whole segment late, in regular mode (first chunk after 0.86 s,
-        // latency 0.9 s at 85 ms parts).
-        // A playlist with no media yet (only hints) cannot show dates either: follow
-        // it part by part, and check the dates once media is listed.
+        // renditions exist. Otherwise follow at regular latency. A stream that has just
+        // started cannot show all of it yet: with no media listed there are no dates,
+        // and in its first segment the other renditions may not have published, so no
+        // reports. Asking for them then started a fresh stream's viewers a whole
+        // segment late, in regular mode (first chunk after 0.86 s, latency 0.9 s at 85 ms
+        // parts); dates are checked once media is listed, reports once a segment is
+        // complete.
         let reports_due = v.segments.iter().any(|s| s.complete);
         self.cfg.low_latency
             && !v.ended
@@ -331,10 +331,10 @@ impl Session {
     /// what helps; `MAX_RELOAD_LOOKAHEAD` bounds `k`.
     pub(super) fn reload_lookahead(&self) -> u32 {
         let Some(pl) = self.pl.as_ref() else { return 0 };
-        let Some(pd) = pl.view.part_target else {
+        let (Some(pd), Some(hold)) = (pl.view.part_target, pl.view.part_hold_back_or_default())
+        else {
             return 0;
         };
-        let hold = pl.view.part_hold_back.unwrap_or(pd * 3);
         let busy = match (
             self.delivery_frontier(),
             self.renditions.get(pl.rendition).map(|r| r.bandwidth),
@@ -377,7 +377,7 @@ impl Session {
             });
         }
         if pl.low_latency {
-            let hold = v.part_hold_back.unwrap_or(v.part_target? * 3);
+            let hold = v.part_hold_back_or_default()?;
             let mut acc = Duration::ZERO;
             let mut best = None;
             let mut enough = false;
@@ -411,7 +411,7 @@ impl Session {
                 return best;
             }
         }
-        let hold = v.hold_back.unwrap_or(v.target_duration * 3);
+        let hold = v.hold_back_or_default();
         let mut acc = Duration::ZERO;
         let mut start = None;
         for s in v.segments.iter().rev().filter(|s| s.complete) {
