@@ -26,6 +26,13 @@ fn main() -> anyhow::Result<()> {
     for l in &r.log {
         println!("{l}");
     }
+    for (at, d) in &r.stall_log {
+        println!(
+            "STALL at {:.3} for {:.3}",
+            at.as_secs_f64(),
+            d.as_secs_f64()
+        );
+    }
     println!("{:?}", r.stats);
     Ok(())
 }

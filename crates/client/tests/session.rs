@@ -517,6 +517,9 @@ fn a_prebuffering_player_gets_spaced_reloads_without_stalls() {
         duration: Duration::from_secs(40),
         log: true,
         start_buffer: Duration::from_millis(1400),
+        // A player that keeps what it buffered (one configured with that latency):
+        // with rate control toward the stream's hold-back it would catch up instead.
+        rate_control: false,
         ..SimConfig::default()
     };
     let r = simulate(&flat(2000), AbrKind::Fixed(0), &cfg);

@@ -56,6 +56,11 @@ pub struct LowLatencyConfig {
     /// How long the averages must fail to carry the current rendition before
     /// switching down.
     pub down_hold: Duration,
+    /// Every aggregate in this window falling short of the current rendition (but
+    /// carrying the lowest) switches down at once.
+    pub fast_down_window: Duration,
+    /// For this long after a fast down from rendition `i`, no switch up to `i` or above.
+    pub fast_down_up_hold: Duration,
 }
 
 impl Default for LowLatencyConfig {
@@ -72,6 +77,8 @@ impl Default for LowLatencyConfig {
             overhead_window: Duration::from_secs(4),
             dip_hold: Duration::from_secs(2),
             down_hold: Duration::from_secs(1),
+            fast_down_window: Duration::from_secs(1),
+            fast_down_up_hold: Duration::from_secs(0),
         }
     }
 }
@@ -95,6 +102,22 @@ impl LowLatencyConfig {
     }
 }
 
+/// Fast down needs the window's aggregates to agree within this ratio: a step to a new
+/// level, not jitter around the old one.
+const FAST_DOWN_SPREAD: f64 = 1.25;
+
+/// Fast down needs the link to carry less than this share of the current rendition's
+/// need: a small shortfall is left to the averages, since the buffer rides it out
+/// more cheaply than two switches would.
+const FAST_DOWN_SHORTFALL: f64 = 0.9;
+
+/// History the new level counts as after a fast down: a measured step is trusted
+/// for several seconds, so a short return of the old level does not undo it.
+const FAST_DOWN_RESTART_WEIGHT: Duration = Duration::from_secs(4);
+
+/// Cap on the recent-aggregate queue.
+const RECENT_CAP: usize = 16;
+
 /// Cap on the overhead window's sample queue (nothing unbounded).
 const OVERHEAD_SAMPLES_CAP: usize = 512;
 
@@ -108,6 +131,8 @@ pub struct LowLatencyRule {
     last_rate: Option<Bitrate>,
     /// The aggregate before `last_rate`.
     prev_rate: Option<Bitrate>,
+    /// Recent aggregates: (end, bits per second), newest last, at most [`RECENT_CAP`].
+    recent: VecDeque<(Instant, f64)>,
     last_sample_end: Option<Instant>,
     /// (time, overhead bytes, media bytes) of recent transfers.
     window: VecDeque<(Instant, u64, u64)>,
@@ -117,6 +142,10 @@ pub struct LowLatencyRule {
     boot: (u64, Duration),
     starving_since: Option<Instant>,
     down_since: Option<Instant>,
+    /// After a fast down from rendition `i` at time `t`: (i, t). For
+    /// `fast_down_up_hold`, going up stops below `i` (a square wave would otherwise
+    /// flap between `i` and what its low phase carries on every edge).
+    fast_down_from: Option<(usize, Instant)>,
 }
 
 impl LowLatencyRule {
@@ -133,14 +162,26 @@ impl LowLatencyRule {
             slow: Ewma::new(cfg.slow_half_life),
             last_rate: None,
             prev_rate: None,
+            recent: VecDeque::new(),
             last_sample_end: None,
             window: VecDeque::new(),
             up_since: None,
             boot: (0, Duration::ZERO),
             starving_since: None,
             down_since: None,
+            fast_down_from: None,
             cfg,
         }
+    }
+
+    /// Restart both averages from `bps` (after a sustained drop).
+    /// `weight`: how much history the new level counts as (a light one lets the next
+    /// samples move the averages at once).
+    fn restart_averages(&mut self, bps: f64, weight: Duration) {
+        self.fast = Ewma::new(self.cfg.fast_half_life);
+        self.slow = Ewma::new(self.cfg.slow_half_life);
+        self.fast.sample(weight, bps);
+        self.slow.sample(weight, bps);
     }
 
     /// Non-media traffic rate over the window (playlists, headers).
@@ -190,6 +231,10 @@ impl AbrRule for LowLatencyRule {
             self.slow.sample(weight, a.rate.bps() as f64);
             self.prev_rate = self.last_rate;
             self.last_rate = Some(a.rate);
+            if self.recent.len() == RECENT_CAP {
+                self.recent.pop_front();
+            }
+            self.recent.push_back((s.last_byte, a.rate.bps() as f64));
             self.last_sample_end = Some(s.last_byte);
         }
     }
@@ -227,13 +272,41 @@ impl AbrRule for LowLatencyRule {
             self.up_since = None;
             // A sustained drop: the averages still remember the old link and would
             // switch straight back up. Restart them from the new level.
-            self.fast = Ewma::new(self.cfg.fast_half_life);
-            self.slow = Ewma::new(self.cfg.slow_half_life);
-            self.fast.sample(Duration::from_secs(1), r);
-            self.slow.sample(Duration::from_secs(1), r);
+            self.restart_averages(r, Duration::from_secs(1));
             return (0..current).rev().find(|&i| need(i) <= r).unwrap_or(0);
         }
         let fits = |i: usize, f: f64, e: f64| need(i) <= e * f;
+        // Fast down: every aggregate of the last `fast_down_window` (at least two) fell
+        // short of the current rendition, yet all of them carry the lowest one: a step
+        // down, not an outage (those stall every rendition alike and are left to the
+        // rules above). Switch now to what the best of them carries; the averages
+        // would take seconds, and the sub-second LL buffer drains first.
+        if current > 0 && fill < 1.0 {
+            let window_len = self.cfg.fast_down_window;
+            let window: Vec<f64> = self
+                .recent
+                .iter()
+                .filter(|(t, _)| ctx.now - *t <= window_len)
+                .map(|r| r.1)
+                .collect();
+            let hi = window.iter().copied().fold(f64::MIN, f64::max);
+            let lo = window.iter().copied().fold(f64::MAX, f64::min);
+            let steady = hi <= lo * FAST_DOWN_SPREAD;
+            let short = hi < need(current) * FAST_DOWN_SHORTFALL;
+            if window.len() >= 2 && steady && short && fits(0, factor, lo) {
+                self.up_since = None;
+                self.down_since = None;
+                // The averages still remember the old link: restart them from the new
+                // level, or they switch straight back up.
+                self.restart_averages(hi, FAST_DOWN_RESTART_WEIGHT);
+                self.recent.clear();
+                self.fast_down_from = Some((current, ctx.now));
+                return (0..current)
+                    .rev()
+                    .find(|&i| fits(i, factor, hi))
+                    .unwrap_or(0);
+            }
+        }
         // Down: the highest rendition at or below the current one that fits.
         // Down once the averages have not carried the current rendition for
         // `down_hold` (a dip that ends sooner is ridden out).
@@ -260,7 +333,11 @@ impl AbrRule for LowLatencyRule {
         // Up: one step, after the hold time (no hold while the estimate is young, so
         // a fat link reaches the top rendition within the first seconds).
         let up = current + 1;
-        if up < n && fits(up, factor * self.cfg.up_margin) {
+        // After a fast down from rendition `i`, not back up to `i` for a while.
+        let capped = self
+            .fast_down_from
+            .is_some_and(|(i, t)| up >= i && ctx.now - t < self.cfg.fast_down_up_hold);
+        if up < n && !capped && fits(up, factor * self.cfg.up_margin) {
             let young = self.slow.total_weight() < self.cfg.up_hold.as_secs_f64();
             let (since, lat0) = match self.up_since {
                 Some((i, t, l)) if i == up => (t, l),

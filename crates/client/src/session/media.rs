@@ -378,6 +378,16 @@ impl Session {
         let Ok(url) = resolve(&pl.url, &h.uri) else {
             return;
         };
+        // The hinted part's init section is that of the newest segment: ask for it now,
+        // not once the part has arrived (after a switch that cost a round trip of
+        // silence before the first part of the new rendition could be delivered).
+        let map = pl.view.segments.last().and_then(|s| {
+            let m = s.map.as_ref()?;
+            Some((resolve(&pl.url, &m.uri).ok()?, m.clone()))
+        });
+        if let Some((u, m)) = map {
+            self.ensure_init(now, &u, &m);
+        }
         let m = MediaReq {
             pos,
             whole: false,

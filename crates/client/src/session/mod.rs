@@ -153,6 +153,11 @@ struct Ready {
 /// Most parts a blocking reload may ask beyond the last listed one (the Advance
 /// Part Limit is 3 / PART-TARGET: 15 parts at 200 ms).
 const MAX_RELOAD_LOOKAHEAD: u32 = 8;
+/// The link counts as thin for the lowest rendition below this multiple of its
+/// low-latency wire cost ([`Session::target_latency`]).
+const THIN_LINK_MARGIN: f64 = 2.0;
+/// How long the thin-link latency target outlives the last thin measurement.
+const THIN_LINK_HOLD: Duration = Duration::from_secs(10);
 
 /// How long a rendition whose playlists kept failing is left alone.
 const DEAD_RENDITION_COOLDOWN: Duration = Duration::from_secs(30);
@@ -191,6 +196,17 @@ pub struct Session {
     actions: VecDeque<Action>,
     done: bool,
     last_status: Option<u16>,
+    /// What a second of the current rendition's media costs on the wire (bits, headers
+    /// and container framing included), averaged over its recent media responses:
+    /// (rendition, bits per media second).
+    wire_rate: Option<(usize, f64)>,
+    /// Wire bytes of a blocking playlist reload (average of recent ones).
+    playlist_wire: Option<f64>,
+    /// The link is thin for the lowest rendition in low-latency mode until then
+    /// (see [`Session::target_latency`]).
+    thin_until: Option<Instant>,
+    /// Time of the latest event.
+    last_now: Instant,
     stats: SessionStats,
 }
 
@@ -295,6 +311,10 @@ impl Session {
             actions: VecDeque::new(),
             done: false,
             last_status: None,
+            wire_rate: None,
+            playlist_wire: None,
+            thin_until: None,
+            last_now: now,
             stats: SessionStats::default(),
         };
         let root = s.root.clone();
@@ -386,6 +406,63 @@ impl Session {
         }
     }
 
+    /// Folds one media response into [`Session::wire_rate`].
+    fn note_wire_cost(&mut self, m: &MediaReq, wire_bytes: u64) {
+        let Some(d) = m.meta.as_ref().map(|u| u.duration).filter(|d| !d.is_zero()) else {
+            return;
+        };
+        let sample = wire_bytes as f64 * 8.0 / d.as_secs_f64();
+        self.wire_rate = Some(match self.wire_rate {
+            Some((r, avg)) if r == m.rendition => (r, avg + 0.25 * (sample - avg)),
+            _ => (m.rendition, sample),
+        });
+    }
+
+    /// Whether the link is thin for the lowest rendition at low latency: on it (nothing
+    /// lower to switch to) with a throughput estimate under [`THIN_LINK_MARGIN`] × what
+    /// it costs with one blocking reload per part. Stays set for [`THIN_LINK_HOLD`].
+    fn note_thin_link(&mut self, now: Instant) {
+        self.last_now = now;
+        let Some(pl) = self
+            .pl
+            .as_ref()
+            .filter(|p| p.low_latency && p.rendition == 0)
+        else {
+            return;
+        };
+        let (Some(pd), Some(est), Some((0, media)), Some(reload)) = (
+            pl.view.part_target,
+            self.abr.estimate(),
+            self.wire_rate,
+            self.playlist_wire,
+        ) else {
+            return;
+        };
+        let ll_cost = media + reload * 8.0 / pd.as_secs_f64().max(1e-3);
+        if (est.bps() as f64) < THIN_LINK_MARGIN * ll_cost && self.current == 0 {
+            self.thin_until = Some(now + THIN_LINK_HOLD);
+        }
+    }
+
+    /// The latency a player should hold: [`Session::hold_back`], plus
+    /// [`MAX_RELOAD_LOOKAHEAD`] parts while the link is thin for the lowest rendition.
+    ///
+    /// With no lower rendition to switch to, audio buffered is the only protection left
+    /// against the link falling further, and at low latency a fall below the cost of a
+    /// reload per part cannot be met by switching at all: only by reloading less often,
+    /// which needs that many parts of audio in hand ([`Session::request_reload`]).
+    /// Built up while the link still carries the stream (the player slows down a few
+    /// per cent), that buffer turns the next drop into a longer reload interval
+    /// instead of a stall. Without it, the same latency is gained later by stalling.
+    pub fn target_latency(&self) -> Option<Duration> {
+        let hold = self.hold_back()?;
+        let pd = self.pl.as_ref().and_then(|p| p.view.part_target);
+        match (pd, self.thin_until) {
+            (Some(pd), Some(t)) if t > self.last_now => Some(hold + pd * MAX_RELOAD_LOOKAHEAD),
+            _ => Some(hold),
+        }
+    }
+
     /// Estimated latency: media listed after the next unit to deliver, plus the buffer.
     pub fn latency(&self) -> Option<Duration> {
         let pl = self.pl.as_ref()?;
@@ -428,14 +505,25 @@ impl Session {
                     _ => TransferKind::Media,
                 };
                 if (200..300).contains(&status) {
+                    let bytes = encoded_len.unwrap_or(body.len() as u64);
                     self.abr.on_transfer(&TransferSample {
                         kind,
-                        bytes: encoded_len.unwrap_or(body.len() as u64),
+                        bytes,
                         header_bytes,
                         requested: sent,
                         first_byte,
                         last_byte,
                     });
+                    match &p {
+                        Pending::Media(m) => self.note_wire_cost(m, bytes + header_bytes),
+                        Pending::Playlist(r) if r.block.is_some() => {
+                            let b = (bytes + header_bytes) as f64;
+                            let avg = self.playlist_wire.map_or(b, |a| a + 0.25 * (b - a));
+                            self.playlist_wire = Some(avg);
+                        }
+                        _ => {}
+                    }
+                    self.note_thin_link(now);
                     self.on_success(now, p, body);
                 } else {
                     self.on_failure(now, p, Some(status));

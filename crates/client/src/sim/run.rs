@@ -55,6 +55,10 @@ pub struct SimConfig {
     pub start_buffer: Duration,
     /// What the player tells the session about its buffer.
     pub buffer_report: BufferReport,
+    /// The player controls its playback rate (within [`MIN_RATE`]..=[`MAX_RATE`]) to hold
+    /// the session's target latency plus half a part, as the real player does; off: it
+    /// plays at 1.0 whatever the latency.
+    pub rate_control: bool,
 }
 
 /// What the simulated player reports to [`crate::Session::set_buffer`].
@@ -82,6 +86,7 @@ impl Default for SimConfig {
             log: false,
             start_buffer: Duration::ZERO,
             buffer_report: BufferReport::Exact,
+            rate_control: true,
         }
     }
 }
@@ -113,6 +118,8 @@ pub struct SimReport {
     pub rebuffer_time: Duration,
     /// Number of stalls.
     pub rebuffer_count: u32,
+    /// Each stall: when it began (virtual time since the start) and how long it lasted.
+    pub stall_log: Vec<(Duration, Duration)>,
     /// Time to first audio.
     pub startup: Duration,
     /// Bit-rate changes between consecutive played chunks.
@@ -178,25 +185,87 @@ enum SimEvent {
     Reset { id: RequestId },
 }
 
-/// Player model: a FIFO of chunks played in real time; stalls when empty.
+/// Player model: a FIFO of chunks played at a controlled rate; stalls when empty.
+///
+/// The rate follows the real player's latency control (`aulos_decode::LatencyController`,
+/// which this crate cannot depend on: decode sits beside the client, not under it):
+/// up to [`MAX_RATE`] when behind the target latency, down to [`MIN_RATE`] when ahead of
+/// it or when the buffer runs low.
 #[derive(Debug, Default)]
 struct Player {
     queue: VecDeque<(Duration, f64, Duration)>, // (duration, Mb/s, capture start)
-    /// Playing chunk: remaining duration.
+    /// Playing chunk: remaining duration (media time).
     current_left: Duration,
+    /// Playing chunk: duration and capture start.
+    current: Option<(Duration, Duration)>,
     started: Option<Instant>,
     stalled_since: Option<Instant>,
     rebuffer: Duration,
     stalls: u32,
+    stall_log: Vec<(Duration, Duration)>,
     played: Vec<(f64, f64, f64)>,
     now: Instant,
     /// Buffer needed before the first chunk plays.
     start_buffer: Duration,
+    /// Playback rate (media seconds per wall second).
+    rate: f64,
+    /// Latency the rate control aims at (zero: rate control off, play at 1.0).
+    target: Duration,
+    /// Rate control is catching up (hysteresis, as in the real controller).
+    catching_up: bool,
+    /// Added to the target after stalls (each stall adds its length).
+    cushion: Duration,
 }
+
+/// Fastest playback rate (the real player's bound: pitch shift stays inaudible).
+pub const MAX_RATE: f64 = 1.05;
+/// Slowest playback rate.
+pub const MIN_RATE: f64 = 0.95;
 
 impl Player {
     fn buffer(&self) -> Duration {
         self.current_left + self.queue.iter().map(|q| q.0).sum::<Duration>()
+    }
+
+    /// Wall clock minus capture time of the audio playing now.
+    fn latency(&self) -> Option<Duration> {
+        let (d, cap) = self.current?;
+        let pos = cap + d.saturating_sub(self.current_left);
+        Some(self.now.since_epoch().saturating_sub(pos))
+    }
+
+    /// Rate for the next stretch (see the struct docs).
+    fn control(&mut self, unit: Duration) {
+        self.rate = 1.0;
+        if self.target.is_zero() {
+            return;
+        }
+        let Some(lat) = self.latency() else { return };
+        let dead = (unit / 4).clamp(Duration::from_millis(20), Duration::from_millis(100));
+        let full = (unit * 2).max(dead * 2).as_secs_f64();
+        let err = lat.as_secs_f64() - (self.target + self.cushion).as_secs_f64();
+        let smooth = |x: f64| {
+            let x = x.clamp(0.0, 1.0);
+            x * x * (3.0 - 2.0 * x)
+        };
+        if err > dead.as_secs_f64() {
+            self.catching_up = true;
+        } else if err <= 0.0 {
+            self.catching_up = false;
+        }
+        if self.catching_up {
+            self.rate = (1.0 + (MAX_RATE - 1.0) * smooth(err / full)).max(1.01);
+        } else if err < -dead.as_secs_f64() {
+            self.rate = 1.0 - (1.0 - MIN_RATE) * smooth(-err / full);
+        }
+        // A low buffer is about to stall: slow down whatever the latency says
+        // (LoL+'s buffer-aware playback rate).
+        let low = unit * 2;
+        let buf = self.buffer();
+        if buf < low {
+            let r = MIN_RATE + (1.0 - MIN_RATE) * buf.as_secs_f64() / low.as_secs_f64();
+            self.rate = self.rate.min(r);
+        }
     }
 
     fn start_next(&mut self, at: Instant, unit: Duration) {
@@ -208,6 +277,7 @@ impl Player {
                 latency.as_secs_f64(),
             ));
             self.current_left = d;
+            self.current = Some((d, cap));
         }
     }
 
@@ -218,13 +288,15 @@ impl Player {
             if self.started.is_none() || self.stalled_since.is_some() || to <= self.now {
                 break;
             }
+            self.control(unit);
             let span = to - self.now;
-            if self.current_left > span {
-                self.current_left -= span;
+            let media = span.mul_f64(self.rate);
+            if self.current_left > media {
+                self.current_left -= media;
                 self.now = to;
                 break;
             }
-            self.now += self.current_left;
+            self.now += self.current_left.div_f64(self.rate);
             self.current_left = Duration::ZERO;
             if self.queue.is_empty() {
                 self.stalled_since = Some(self.now);
@@ -245,6 +317,8 @@ impl Player {
             self.start_next(now, unit);
         } else if let Some(s) = self.stalled_since.take() {
             self.rebuffer += now - s;
+            self.stall_log.push((s.since_epoch(), now - s));
+            self.cushion += now - s;
             self.now = now;
             self.start_next(now, unit);
         }
@@ -252,7 +326,8 @@ impl Player {
 
     /// When the buffer runs dry if nothing arrives.
     fn dry_at(&self) -> Option<Instant> {
-        (self.started.is_some() && self.stalled_since.is_none()).then(|| self.now + self.buffer())
+        (self.started.is_some() && self.stalled_since.is_none())
+            .then(|| self.now + self.buffer().div_f64(self.rate.max(MIN_RATE)))
     }
 }
 
@@ -275,6 +350,7 @@ pub fn simulate(trace: &Trace, abr: AbrKind, cfg: &SimConfig) -> SimReport {
         mean_bitrate: Bitrate(0),
         rebuffer_time: Duration::ZERO,
         rebuffer_count: 0,
+        stall_log: Vec::new(),
         startup: Duration::ZERO,
         switches: 0,
         mean_latency: Duration::ZERO,
@@ -322,12 +398,15 @@ pub fn simulate(trace: &Trace, abr: AbrKind, cfg: &SimConfig) -> SimReport {
                         r.url
                     ),
                     Action::Chunk(c) => format!(
-                        "{:>9.3} CHUNK r{} {}.{:?} buf={:.3}",
+                        "{:>9.3} CHUNK r{} {}.{:?} buf={:.3} lat={:.3} target={:.3} rate={:.3}",
                         now.since_epoch().as_secs_f64(),
                         c.rendition,
                         c.msn,
                         c.part,
-                        player.buffer().as_secs_f64()
+                        player.buffer().as_secs_f64(),
+                        player.latency().unwrap_or_default().as_secs_f64(),
+                        (player.target + player.cushion).as_secs_f64(),
+                        player.rate,
                     ),
                     other => format!(
                         "{:>9.3} {:?} est={:?}",
@@ -403,6 +482,11 @@ pub fn simulate(trace: &Trace, abr: AbrKind, cfg: &SimConfig) -> SimReport {
         };
         now = next.max(now);
         player.advance(now, unit);
+        if cfg.rate_control {
+            player.target = session
+                .target_latency()
+                .map_or(Duration::ZERO, |t| t + unit);
+        }
         session.set_buffer(match cfg.buffer_report {
             BufferReport::Exact => player.buffer(),
             BufferReport::Fixed(b) => b,
@@ -495,6 +579,7 @@ pub fn simulate(trace: &Trace, abr: AbrKind, cfg: &SimConfig) -> SimReport {
     player.advance(end, unit);
     if let Some(s) = player.stalled_since {
         player.rebuffer += end - s;
+        player.stall_log.push((s.since_epoch(), end - s));
     }
     let total_w: f64 = player.played.iter().map(|p| p.0).sum();
     report.played = unit.mul_f64(total_w);
@@ -511,6 +596,7 @@ pub fn simulate(trace: &Trace, abr: AbrKind, cfg: &SimConfig) -> SimReport {
         .count() as u32;
     report.rebuffer_time = player.rebuffer;
     report.rebuffer_count = player.stalls;
+    report.stall_log = std::mem::take(&mut player.stall_log);
     report.startup = player
         .started
         .map(|s| s.since_epoch())
