@@ -102,6 +102,11 @@ pub struct Delivered {
     /// The stream's hold-back when the chunk was delivered ([`Session::hold_back`]):
     /// where a player's latency target starts.
     pub hold_back: Option<Duration>,
+    /// The latency the session asks the player to hold now
+    /// ([`Session::target_latency`]): the hold-back, plus several parts while the link
+    /// is thin for the lowest rendition. A player that can play slightly slower gains
+    /// the difference that way instead of by stalling.
+    pub target_latency: Option<Duration>,
 }
 
 /// The decoder's end: an async stream of chunks in playback order.
@@ -424,11 +429,11 @@ async fn run(mut l: Loop) -> Result<(), Error> {
                     }
                     l.stats.chunks.fetch_add(1, Ordering::Relaxed);
                     // Back-pressure: wait for the decoder.
-                    let hold_back = l.session.hold_back();
                     let delivered = Delivered {
                         chunk: c,
                         key,
-                        hold_back,
+                        hold_back: l.session.hold_back(),
+                        target_latency: l.session.target_latency(),
                     };
                     if l.tx.send(delivered).await.is_err() {
                         finished = Some(Ok(())); // decoder gone: stop

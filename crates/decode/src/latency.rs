@@ -2,7 +2,14 @@
 //!
 //! Sans-IO: the caller passes "now" and the program-date-time of the audio being output and
 //! applies the decision (playback rate to the pipeline, `Jump` to the client's jump-to-live).
+//!
+//! Two optional inputs arrive through a shared [`RateFeed`] written by other threads: audio
+//! buffered ahead of the playhead (a low buffer slows playback down, LoL+'s buffer-aware
+//! rate) and extra latency wanted on top of the target (the client's thin-link target,
+//! stalls so far), which playback gains by playing slower (down to `min_rate`).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, SystemTime};
 
 /// Tuning of the [`LatencyController`].
@@ -19,6 +26,12 @@ pub struct LatencyConfig {
     pub full_speed_error: Duration,
     /// Highest playback rate (≤ 1.05: pitch shift stays inaudible for most listeners).
     pub max_rate: f64,
+    /// Lowest playback rate, used to gain latency ([`RateFeed::set_extra`]) or when the
+    /// buffer runs low (within [0.95, 1.0]; 1.0: never slower than real time).
+    pub min_rate: f64,
+    /// Below this much audio buffered ([`RateFeed::set_buffer`]) play slower, down to
+    /// `min_rate` at an empty buffer. Zero: off.
+    pub low_buffer: Duration,
     /// Beyond `target + jump_after`, catching up smoothly takes too long: signal a jump.
     pub jump_after: Duration,
     /// Smoothing factor of the latency estimate (0 < alpha ≤ 1; 1 = no smoothing).
@@ -33,6 +46,8 @@ impl Default for LatencyConfig {
             min_catchup_rate: 1.01,
             full_speed_error: Duration::from_secs(1),
             max_rate: 1.05,
+            min_rate: 1.0,
+            low_buffer: Duration::ZERO,
             jump_after: Duration::from_secs(2),
             smoothing: 0.2,
         }
@@ -45,6 +60,9 @@ impl LatencyConfig {
         let bad = |m: &str| Err(crate::Error::Config(m.to_string()));
         if !(1.0..=1.05).contains(&self.max_rate) {
             return bad("max_rate must be within [1.0, 1.05]");
+        }
+        if !(0.95..=1.0).contains(&self.min_rate) {
+            return bad("min_rate must be within [0.95, 1.0]");
         }
         if !(1.0..=self.max_rate).contains(&self.min_catchup_rate) {
             return bad("min_catchup_rate must be within [1.0, max_rate]");
@@ -59,10 +77,61 @@ impl LatencyConfig {
     }
 }
 
+/// Inputs to a [`LatencyController`] that other threads update (the player's feeder and
+/// sink): lock-free, read at every observation.
+#[derive(Debug, Default)]
+pub struct RateFeed {
+    /// Audio buffered ahead of the playhead, µs; `u64::MAX`: unknown.
+    buffer_us: AtomicU64,
+    /// Extra latency wanted above the target, µs.
+    extra_us: AtomicU64,
+    /// Stall time so far, µs (counted as extra latency: after a stall, the controller
+    /// keeps the latency it cost instead of catching up into the next one).
+    stalled_us: AtomicU64,
+}
+
+impl RateFeed {
+    /// A feed with nothing known yet.
+    pub fn new() -> Arc<Self> {
+        Arc::new(RateFeed {
+            buffer_us: AtomicU64::new(u64::MAX),
+            ..RateFeed::default()
+        })
+    }
+
+    /// Audio buffered ahead of the playhead (decoded and not, up to what was fetched).
+    pub fn set_buffer(&self, buffer: Duration) {
+        self.buffer_us
+            .store(buffer.as_micros().min(u64::MAX as u128 - 1) as u64, Relaxed);
+    }
+
+    /// Extra latency wanted above the configured target (e.g. the client's thin-link
+    /// target minus the stream's hold-back).
+    pub fn set_extra(&self, extra: Duration) {
+        self.extra_us.store(extra.as_micros() as u64, Relaxed);
+    }
+
+    /// Total stall time so far.
+    pub fn set_stalled(&self, stalled: Duration) {
+        self.stalled_us.store(stalled.as_micros() as u64, Relaxed);
+    }
+
+    fn buffer(&self) -> Option<Duration> {
+        match self.buffer_us.load(Relaxed) {
+            u64::MAX => None,
+            us => Some(Duration::from_micros(us)),
+        }
+    }
+
+    fn extra(&self) -> Duration {
+        Duration::from_micros(self.extra_us.load(Relaxed) + self.stalled_us.load(Relaxed))
+    }
+}
+
 /// What to do after one observation.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum LatencyAction {
-    /// Play at this rate (within `[1.0, max_rate]`).
+    /// Play at this rate (within `[min_rate, max_rate]`).
     Rate(f64),
     /// Far behind: drop buffered audio and jump to live (client `jump_to_live`), then resume at
     /// rate 1.0. Carries the measured latency.
@@ -83,12 +152,18 @@ pub struct LatencyDecision {
     pub drift_secs: f64,
 }
 
-/// Keeps playback near `target` latency by speeding up slightly, or asks for a jump.
+/// Keeps playback near `target` latency by speeding up slightly, or asks for a jump; with a
+/// [`RateFeed`], also slows down slightly to gain extra latency or to spare a low buffer.
 #[derive(Debug, Clone)]
 pub struct LatencyController {
     cfg: LatencyConfig,
     smoothed: Option<f64>,
     catching_up: bool,
+    feed: Option<Arc<RateFeed>>,
+    /// (extra latency, smoothed latency when it was last raised from zero): the latency to
+    /// gain is measured from where playback was, since the configured target may sit above
+    /// what the join position gives (it is the catch-up threshold, not a floor).
+    gain_from: Option<f64>,
 }
 
 impl LatencyController {
@@ -99,6 +174,8 @@ impl LatencyController {
             cfg,
             smoothed: None,
             catching_up: false,
+            feed: None,
+            gain_from: None,
         })
     }
 
@@ -111,7 +188,15 @@ impl LatencyController {
             },
             smoothed: None,
             catching_up: false,
+            feed: None,
+            gain_from: None,
         }
+    }
+
+    /// Reads buffer and extra latency from `feed` at every observation.
+    pub fn with_feed(mut self, feed: Arc<RateFeed>) -> Self {
+        self.feed = Some(feed);
+        self
     }
 
     /// The configuration.
@@ -123,6 +208,7 @@ impl LatencyController {
     pub fn reset(&mut self) {
         self.smoothed = None;
         self.catching_up = false;
+        self.gain_from = None;
     }
 
     /// Observes that audio with wall-clock `pdt` is being output at `now`.
@@ -150,25 +236,50 @@ impl LatencyController {
             Some(prev) => prev + self.cfg.smoothing * (raw - prev),
         };
         self.smoothed = Some(s);
-        let error = s - target;
+        let (extra, buffer) = match &self.feed {
+            Some(f) => (f.extra().as_secs_f64(), f.buffer()),
+            None => (0.0, None),
+        };
+        let error = s - target - extra;
         let dead = self.cfg.deadband.as_secs_f64();
         let full = self.cfg.full_speed_error.as_secs_f64();
+        let smooth = |x: f64| {
+            let x = x.clamp(0.0, 1.0);
+            x * x * (3.0 - 2.0 * x)
+        };
         // Hysteresis: start above the dead band, stop at the target.
         if error > dead {
             self.catching_up = true;
         } else if error <= 0.0 {
             self.catching_up = false;
         }
-        let rate = if self.catching_up {
-            let x = (error / full).clamp(0.0, 1.0);
+        // Latency to gain: `extra` above where playback was when it was asked for.
+        let gain_error = if extra > 0.0 {
+            let from = *self.gain_from.get_or_insert(s);
+            s - from - extra
+        } else {
+            self.gain_from = None;
+            0.0
+        };
+        let mut rate = if self.catching_up {
             // Smoothstep towards max_rate, never below the floor that guarantees progress.
-            let r = 1.0 + (self.cfg.max_rate - 1.0) * x * x * (3.0 - 2.0 * x);
+            let r = 1.0 + (self.cfg.max_rate - 1.0) * smooth(error / full);
             r.max(self.cfg.min_catchup_rate)
+        } else if gain_error < -dead {
+            1.0 - (1.0 - self.cfg.min_rate) * smooth(-gain_error / full)
         } else {
             1.0
         };
+        // A low buffer is about to stall: slower, whatever the latency says.
+        let low = self.cfg.low_buffer.as_secs_f64();
+        if let Some(b) = buffer
+            .map(|b| b.as_secs_f64())
+            .filter(|&b| low > 0.0 && b < low)
+        {
+            rate = rate.min(self.cfg.min_rate + (1.0 - self.cfg.min_rate) * b / low);
+        }
         LatencyDecision {
-            action: LatencyAction::Rate(rate.clamp(1.0, self.cfg.max_rate)),
+            action: LatencyAction::Rate(rate.clamp(self.cfg.min_rate, self.cfg.max_rate)),
             latency: Duration::from_secs_f64(s),
             drift_secs: error,
         }
@@ -244,6 +355,61 @@ mod tests {
         );
     }
 
+    fn slowing(feed: &Arc<RateFeed>) -> LatencyController {
+        LatencyController::new(LatencyConfig {
+            min_rate: 0.95,
+            low_buffer: Duration::from_millis(400),
+            smoothing: 1.0,
+            ..LatencyConfig::default()
+        })
+        .unwrap()
+        .with_feed(feed.clone())
+    }
+
+    #[test]
+    fn low_buffer_slows_down_in_proportion() {
+        let feed = RateFeed::new();
+        let mut c = slowing(&feed);
+        assert_eq!(rate(at(&mut c, 3000)), 1.0, "buffer unknown: real time");
+        feed.set_buffer(Duration::from_millis(1000));
+        assert_eq!(rate(at(&mut c, 3000)), 1.0);
+        feed.set_buffer(Duration::from_millis(200));
+        assert!((rate(at(&mut c, 3000)) - 0.975).abs() < 1e-9);
+        feed.set_buffer(Duration::ZERO);
+        assert!((rate(at(&mut c, 3000)) - 0.95).abs() < 1e-9);
+        // Even while catching up: a stall costs more than latency does.
+        assert!((rate(at(&mut c, 3600)) - 0.95).abs() < 1e-9);
+    }
+
+    #[test]
+    fn extra_latency_is_gained_by_playing_slower_then_held() {
+        let feed = RateFeed::new();
+        let mut c = slowing(&feed);
+        // Playing at 2.5 s, target 3 s: no extra wanted, no slow-down (the target is
+        // where catching up starts, not a floor).
+        assert_eq!(rate(at(&mut c, 2500)), 1.0);
+        feed.set_extra(Duration::from_secs(1));
+        let mut latency = 2.5f64;
+        let mut min_seen: f64 = 1.0;
+        for _ in 0..5000 {
+            let r = rate(at(&mut c, (latency * 1000.0).round() as u64));
+            min_seen = min_seen.min(r);
+            latency += 0.1 * (1.0 - r);
+        }
+        assert!(
+            (min_seen - 0.95).abs() < 1e-9,
+            "full slow-down at 1 s short"
+        );
+        assert!(
+            (latency - 3.5).abs() < 0.11,
+            "gains the extra second above where it was: {latency}"
+        );
+        // Stalls count as extra latency too: no catch-up into the next stall.
+        feed.set_extra(Duration::ZERO);
+        feed.set_stalled(Duration::from_millis(700));
+        assert_eq!(rate(at(&mut c, 3600)), 1.0);
+    }
+
     #[test]
     fn jump_when_far_behind() {
         let mut c = LatencyController::with_target(Duration::from_secs(3));
@@ -268,6 +434,11 @@ mod tests {
         ));
         let bad = LatencyConfig {
             max_rate: 1.2,
+            ..LatencyConfig::default()
+        };
+        assert!(LatencyController::new(bad).is_err());
+        let bad = LatencyConfig {
+            min_rate: 0.9,
             ..LatencyConfig::default()
         };
         assert!(LatencyController::new(bad).is_err());

@@ -26,7 +26,7 @@ mod stats;
 
 pub use chunk::{Container, MediaChunk, PcmBlock};
 pub use error::{Error, Result};
-pub use latency::{LatencyAction, LatencyConfig, LatencyController, LatencyDecision};
+pub use latency::{LatencyAction, LatencyConfig, LatencyController, LatencyDecision, RateFeed};
 pub use pipeline::{
     ChunkSender, DecodeStage, PcmReceiver, Pipeline, PipelineConfig, PipelineHandle, run_sink,
 };

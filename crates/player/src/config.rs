@@ -75,6 +75,13 @@ pub struct PlayerConfig {
     /// deferral and delivered parts in bursts that stalled playback, so this was off;
     /// docs/performance.md has the before/after figures.
     pub report_buffer: bool,
+    /// Play up to 5 % slower (never below 0.95×): in proportion when less than two
+    /// parts (chunks) are buffered, and to gain the extra latency the client asks for
+    /// ([`aulos_client::Delivered::target_latency`] above the hold-back: on a link too
+    /// thin for one playlist reload per part, reloads then block several parts ahead).
+    /// Each stall also raises the target by its length, so catching up does not run
+    /// into the next one. Default **on**; off: never slower than real time.
+    pub slow_down: bool,
     /// How often [`crate::Player::status`] is refreshed. Default 1 s.
     pub status_interval: Duration,
     /// Client settings (ABR, timeouts...). The player lowers the default channel capacity
@@ -120,6 +127,7 @@ impl Default for PlayerConfig {
             target_latency: None,
             duration: None,
             report_buffer: true,
+            slow_down: true,
             status_interval: Duration::from_secs(1),
             driver: DriverConfig {
                 channel_capacity: Self::DRIVER_CHANNEL,

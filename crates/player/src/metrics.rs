@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
+use aulos_decode::RateFeed;
 use parking_lot::Mutex;
 
 use crate::config::SinkKind;
@@ -151,6 +152,8 @@ pub(crate) struct Shared {
     /// Speaker underruns (the device's own counter), when a speaker is used.
     pub(crate) underruns: Mutex<Option<Arc<AtomicU64>>>,
     pub(crate) histogram: Mutex<LatencyHistogram>,
+    /// Buffer, stalls and the client's extra latency, for the latency controller.
+    pub(crate) rate_feed: Arc<RateFeed>,
 }
 
 impl Shared {
@@ -171,6 +174,7 @@ impl Shared {
             first_pcm_us: AtomicU64::new(0),
             underruns: Mutex::new(None),
             histogram: Mutex::new(LatencyHistogram::new()),
+            rate_feed: RateFeed::new(),
         }
     }
 

@@ -58,6 +58,7 @@ struct SinkThread {
     first_chunk: SyncReceiver<FirstChunk>,
     limit_frames: u64,
     report_buffer: bool,
+    slow_down: bool,
     stopping: Arc<AtomicBool>,
     on_limit: Arc<Notify>,
 }
@@ -118,6 +119,7 @@ impl Player {
             let choice = cfg.sink.clone();
             let target = cfg.target_latency;
             let report_buffer = cfg.report_buffer;
+            let slow_down = cfg.slow_down;
             std::thread::Builder::new()
                 .name("aulos-player-sink".into())
                 .spawn(move || {
@@ -142,6 +144,7 @@ impl Player {
                         first_chunk: first_rx,
                         limit_frames,
                         report_buffer,
+                        slow_down,
                         stopping,
                         on_limit,
                     }
@@ -274,6 +277,7 @@ impl SinkThread {
             first_chunk,
             limit_frames,
             report_buffer,
+            slow_down,
             stopping,
             on_limit,
         } = self;
@@ -291,11 +295,18 @@ impl SinkThread {
                 );
                 latency.deadband = first.deadband();
                 latency.full_speed_error = first.full_speed_error();
+                latency.low_buffer = first.duration * 2;
                 first.default_target()
             }
         };
+        if slow_down {
+            latency.min_rate = 0.95;
+        } else {
+            latency.low_buffer = Duration::ZERO;
+        }
         let target = latency.target;
         let mut ctrl = match LatencyController::new(latency) {
+            Ok(c) if slow_down => c.with_feed(shared.rate_feed.clone()),
             Ok(c) => c,
             Err(e) => {
                 return SinkOutcome {
@@ -374,6 +385,9 @@ async fn feed(
                 is_part: c.part.is_some(),
                 hold_back: delivered.hold_back,
             });
+        }
+        if let (Some(t), Some(h)) = (delivered.target_latency, delivered.hold_back) {
+            shared.rate_feed.set_extra(t.saturating_sub(h));
         }
         if shared.rendition.swap(c.rendition, Relaxed) != c.rendition {
             window.clear();

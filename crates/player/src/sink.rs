@@ -159,6 +159,8 @@ impl Sink for MeteredSink {
             _ => self.clock.buffered(now),
         };
         shared.buffer_us.store(buffer.as_micros() as u64, Relaxed);
+        shared.rate_feed.set_buffer(buffer);
+        shared.rate_feed.set_stalled(stalled);
         if self.report_buffer {
             self.driver.set_buffer(buffer);
         }
