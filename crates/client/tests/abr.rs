@@ -161,7 +161,7 @@ fn unseen_steps() -> Trace {
 #[test]
 fn stepping_down_to_a_link_thinner_than_ll_stalls_far_less_than_the_baseline() {
     // Issue #6: "0 rebuffers where the bandwidth always exceeds the lowest rendition"
-    // (not reached: 7 short stalls, 0.26 s in all, against the baseline's 94 / 2.2 s).
+    // (not reached: 7 short stalls, 0.28 s in all, against the baseline's 93 / 2.0 s).
     // Fast down on a measured step, init prefetched with the first hinted part of the
     // new rendition, and on the lowest rendition with a thin link a latency target
     // of PART-HOLD-BACK + 8 parts that the player builds by playing ≤ 5 % slower, so

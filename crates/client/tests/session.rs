@@ -665,3 +665,96 @@ fn a_fresh_stream_without_reports_yet_is_followed_in_low_latency() {
     let (ll, _) = run(true, true, false);
     assert!(ll);
 }
+
+/// Time of the `n`-th request at or after action `from`.
+fn at_of(r: &SimReport, from: usize, n: usize) -> Instant {
+    r.actions[from..]
+        .iter()
+        .filter(|(_, a)| matches!(a, Action::Request(_)))
+        .nth(n)
+        .map(|(t, _)| *t)
+        .expect("request")
+}
+
+/// The rendition a sim URL belongs to (`http://sim/r{i}/...`).
+fn rendition_of(q: &Request) -> Option<usize> {
+    q.url
+        .path()
+        .strip_prefix("/r")?
+        .split('/')
+        .next()?
+        .parse()
+        .ok()
+}
+
+#[test]
+fn a_switch_down_fetches_nothing_more_from_the_old_rendition_and_its_init_at_once() {
+    // Issue #6, C-SWITCH-01: the 400 → 120 kb/s step of a shared trace. Once the
+    // switch is decided (the new rendition's playlist requested), no further part of
+    // the old, costlier rendition is asked for: on the thinner link it would queue
+    // ahead of the new one's. And the new init section is requested together with
+    // the new rendition's first part, not after that part arrived.
+    let t = Trace::new(
+        "step",
+        Duration::from_millis(40),
+        vec![
+            (Duration::from_secs(15), Bitrate::from_kbps(400)),
+            (Duration::from_secs(45), Bitrate::from_kbps(120)),
+        ],
+    );
+    let r = run(&t, AbrKind::LowLatency, OriginConfig::default(), 30);
+    // Actions in the order the session emitted them (several share an instant).
+    let req = |a: &Action| match a {
+        Action::Request(q) => Some(q.clone()),
+        _ => None,
+    };
+    let is_part = |q: &Request| matches!(q.kind, RequestKind::Part | RequestKind::HintedPart);
+    let mut checked = 0;
+    for (i, (_, a)) in r.actions.iter().enumerate() {
+        let Action::Switched { from, to, .. } = *a else {
+            continue;
+        };
+        if to >= from {
+            continue;
+        }
+        checked += 1;
+        // The switch playlist: the last request for the new rendition's playlist
+        // before the switch took effect.
+        let asked = r.actions[..i]
+            .iter()
+            .rposition(|(_, a)| {
+                req(a).is_some_and(|q| {
+                    rendition_of(&q) == Some(to)
+                        && matches!(q.kind, RequestKind::MediaPlaylist { .. })
+                })
+            })
+            .expect("switch playlist requested");
+        let old_parts = r.actions[asked..i]
+            .iter()
+            .filter_map(|(_, a)| req(a))
+            .filter(|q| rendition_of(q) == Some(from) && is_part(q))
+            .map(|q| q.url.to_string())
+            .collect::<Vec<_>>();
+        assert!(
+            old_parts.is_empty(),
+            "old parts during the switch: {old_parts:?}"
+        );
+        let after: Vec<Request> = r.actions[i..].iter().filter_map(|(_, a)| req(a)).collect();
+        let first_part = after
+            .iter()
+            .position(|q| rendition_of(q) == Some(to) && is_part(q))
+            .expect("new parts");
+        let init = after
+            .iter()
+            .position(|q| rendition_of(q) == Some(to) && q.kind == RequestKind::Init)
+            .expect("new init");
+        assert!(
+            init < first_part + 2,
+            "init requested after the first parts arrived"
+        );
+        let (t_init, t_part) = (at_of(&r, i, init), at_of(&r, i, first_part));
+        assert_eq!(t_init, t_part, "init and first part asked for at once");
+    }
+    assert!(checked > 0, "the step causes a switch down");
+    assert_eq!(r.order_errors, 0);
+}

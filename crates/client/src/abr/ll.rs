@@ -78,7 +78,7 @@ impl Default for LowLatencyConfig {
             dip_hold: Duration::from_secs(2),
             down_hold: Duration::from_secs(1),
             fast_down_window: Duration::from_secs(1),
-            fast_down_up_hold: Duration::from_secs(0),
+            fast_down_up_hold: Duration::from_secs(8),
         }
     }
 }
@@ -109,7 +109,7 @@ const FAST_DOWN_SPREAD: f64 = 1.25;
 /// Fast down needs the link to carry less than this share of the current rendition's
 /// need: a small shortfall is left to the averages, since the buffer rides it out
 /// more cheaply than two switches would.
-const FAST_DOWN_SHORTFALL: f64 = 0.9;
+const FAST_DOWN_SHORTFALL: f64 = 0.85;
 
 /// History the new level counts as after a fast down: a measured step is trusted
 /// for several seconds, so a short return of the old level does not undo it.
@@ -303,7 +303,7 @@ impl AbrRule for LowLatencyRule {
                 self.fast_down_from = Some((current, ctx.now));
                 return (0..current)
                     .rev()
-                    .find(|&i| fits(i, factor, hi))
+                    .find(|&i| hi >= need(i) * FAST_DOWN_SHORTFALL)
                     .unwrap_or(0);
             }
         }

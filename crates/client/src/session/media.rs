@@ -288,6 +288,12 @@ impl Session {
                 break;
             }
             let Some(pos) = self.next_fetch else { break };
+            if self.switch_to.is_some_and(|w| w < self.current) && self.switch_in_flight.is_some() {
+                // A switch down is on its way: the old rendition's parts cost more than
+                // the new one's and would queue ahead of them on a link that just got
+                // thinner. Wait the round trip for the new playlist instead.
+                break;
+            }
             if self.hint.is_some_and(
                 |id| matches!(self.pending.get(&id), Some((_, Pending::Media(m))) if m.pos == pos),
             ) {
