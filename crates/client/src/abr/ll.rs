@@ -16,6 +16,11 @@
 //!   after the higher rendition has fitted for `up_hold`, and with a low buffer only
 //!   if the newest aggregates agree. A young estimate (first seconds) may jump
 //!   several steps, seeded by the first transfers, so a fat link starts high.
+//! - **Fast down on a measured step.** When the aggregates of the last second agree on
+//!   a new level (within 1.25×) well below the current rendition's need but above the
+//!   lowest one's, switch at once instead of waiting seconds for the averages, restart
+//!   them at the new level, and do not return to the rendition left for a while (square
+//!   waves would flap on every edge).
 //! - **Starvation guard, but sticky through short dips.** Only when the buffer has
 //!   been (nearly) empty for `dip_hold` and the last two aggregates cannot carry the
 //!   current rendition does the rule drop to what they carry. Shorter dips (spikes,
