@@ -253,9 +253,11 @@ impl LatencyController {
         } else if error <= 0.0 {
             self.catching_up = false;
         }
-        // Latency to gain: `extra` above where playback was when it was asked for.
+        // Latency to gain: `extra` above where playback was when it was asked for, or
+        // above the target if playback was behind it then (a second request while still
+        // catching up from the first must not stack on top of it).
         let gain_error = if extra > 0.0 {
-            let from = *self.gain_from.get_or_insert(s);
+            let from = *self.gain_from.get_or_insert(s.min(target));
             s - from - extra
         } else {
             self.gain_from = None;
@@ -408,6 +410,25 @@ mod tests {
         feed.set_extra(Duration::ZERO);
         feed.set_stalled(Duration::from_millis(700));
         assert_eq!(rate(at(&mut c, 3600)), 1.0);
+    }
+
+    #[test]
+    fn a_second_request_for_extra_latency_does_not_stack() {
+        let feed = RateFeed::new();
+        let mut c = slowing(&feed);
+        feed.set_extra(Duration::from_secs(1));
+        assert!(
+            rate(at(&mut c, 2500)) < 1.0,
+            "gaining from 2.5 s towards 3.5 s"
+        );
+        // Withdrawn while playback sits at 3.4 s, asked for again: the floor is the
+        // target (3 s) + 1 s, not 3.4 s + 1 s.
+        feed.set_extra(Duration::ZERO);
+        at(&mut c, 3400);
+        feed.set_extra(Duration::from_secs(1));
+        assert!(rate(at(&mut c, 3400)) < 1.0);
+        assert_eq!(rate(at(&mut c, 4000)), 1.0, "4 s = target + extra: held");
+        assert_eq!(rate(at(&mut c, 4040)), 1.0);
     }
 
     #[test]
