@@ -53,7 +53,7 @@ pub struct PlayerConfig {
     /// Wanted live latency: wall clock minus program-date-time of the audio leaving the
     /// decoder (the latency [`crate::Status`] reports; the sink's own bounded queue comes on
     /// top). Above it the decoder plays up to 5 % faster; 2 s above it the client jumps to
-    /// the live edge.
+    /// the live edge. (Slower playback is a separate matter: [`PlayerConfig::slow_down`].)
     ///
     /// `None`: the stream's own hold-back plus half a part — PART-HOLD-BACK in low-latency
     /// mode, HOLD-BACK (default 3 segments) otherwise, as the client reports it with each
