@@ -160,9 +160,9 @@ pub struct LatencyController {
     smoothed: Option<f64>,
     catching_up: bool,
     feed: Option<Arc<RateFeed>>,
-    /// (extra latency, smoothed latency when it was last raised from zero): the latency to
-    /// gain is measured from where playback was, since the configured target may sit above
-    /// what the join position gives (it is the catch-up threshold, not a floor).
+    /// Smoothed latency (capped at the target) when extra latency was last asked for
+    /// after none: the extra is gained above it, since the configured target may sit
+    /// above what the join position gives (it is the catch-up threshold, not a floor).
     gain_from: Option<f64>,
 }
 

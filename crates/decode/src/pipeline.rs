@@ -145,7 +145,7 @@ impl PipelineHandle {
         &self.stats
     }
 
-    /// Playback rate for the next chunks (clamped to 1.0..=1.05 by the caller's controller;
+    /// Playback rate for the next chunks (clamped to 0.95..=1.05 by the caller's controller;
     /// ignored when `adaptive_rate` is off and rates match).
     pub fn set_playback_rate(&self, rate: f64) {
         self.rate_bits.store(rate.to_bits(), Relaxed);

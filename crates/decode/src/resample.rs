@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 
 /// Frames per rubato call (input side).
 const CHUNK: usize = 1024;
-/// Largest relative ratio change we allow (playback rate 1.0..=1.05 needs 1/1.05 ≈ 0.952).
+/// Largest relative ratio change we allow (playback rates 0.95..=1.05 need 0.952..=1.053).
 const MAX_RELATIVE: f64 = 1.1;
 
 /// Resampler quality / CPU trade-off.

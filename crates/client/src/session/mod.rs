@@ -156,6 +156,12 @@ const MAX_RELOAD_LOOKAHEAD: u32 = 8;
 /// The link counts as thin for the lowest rendition below this multiple of its
 /// low-latency wire cost ([`Session::target_latency`]).
 const THIN_LINK_MARGIN: f64 = 2.0;
+/// Exponential average over the last few samples (weight ¼ to the newest); `None`: the
+/// first sample.
+fn recent_average(avg: Option<f64>, sample: f64) -> f64 {
+    avg.map_or(sample, |a| a + 0.25 * (sample - a))
+}
+
 /// How long the thin-link latency target outlives the last thin measurement.
 const THIN_LINK_HOLD: Duration = Duration::from_secs(10);
 
@@ -413,7 +419,7 @@ impl Session {
         };
         let sample = wire_bytes as f64 * 8.0 / d.as_secs_f64();
         self.wire_rate = Some(match self.wire_rate {
-            Some((r, avg)) if r == m.rendition => (r, avg + 0.25 * (sample - avg)),
+            Some((r, avg)) if r == m.rendition => (r, recent_average(Some(avg), sample)),
             _ => (m.rendition, sample),
         });
     }
@@ -518,8 +524,7 @@ impl Session {
                         Pending::Media(m) => self.note_wire_cost(m, bytes + header_bytes),
                         Pending::Playlist(r) if r.block.is_some() => {
                             let b = (bytes + header_bytes) as f64;
-                            let avg = self.playlist_wire.map_or(b, |a| a + 0.25 * (b - a));
-                            self.playlist_wire = Some(avg);
+                            self.playlist_wire = Some(recent_average(self.playlist_wire, b));
                         }
                         _ => {}
                     }

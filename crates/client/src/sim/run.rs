@@ -56,8 +56,8 @@ pub struct SimConfig {
     /// What the player tells the session about its buffer.
     pub buffer_report: BufferReport,
     /// The player controls its playback rate (within [`MIN_RATE`]..=[`MAX_RATE`]) to hold
-    /// the session's target latency plus half a part, as the real player does; off: it
-    /// plays at 1.0 whatever the latency.
+    /// the session's target latency plus one part (plus the stalls it has had), as the
+    /// real player does; off: it plays at 1.0 whatever the latency.
     pub rate_control: bool,
 }
 
