@@ -21,6 +21,13 @@
 //!   lowest one's, switch at once instead of waiting seconds for the averages, restart
 //!   them at the new level, and do not return to the rendition left for a while (square
 //!   waves would flap on every edge).
+//! - **Quick down when the buffer would not last.** When the aggregates of the last
+//!   half second already agree on a level that empties the buffer within
+//!   `fast_down_horizon`, switch to what that level carries without waiting for the
+//!   full window (a step at 0.8 s latency leaves 0.2-0.4 s of buffer); jitter rarely
+//!   drains the buffer that fast, so it is left alone. With less than half the target
+//!   buffered the down rule also believes the best aggregate of the last second,
+//!   since on a slow ramp the averages lag the link by their half-life.
 //! - **Starvation guard, but sticky through short dips.** Only when the buffer has
 //!   been (nearly) empty for `dip_hold` and the last two aggregates cannot carry the
 //!   current rendition does the rule drop to what they carry. Shorter dips (spikes,
@@ -66,6 +73,9 @@ pub struct LowLatencyConfig {
     pub fast_down_window: Duration,
     /// For this long after a fast down from rendition `i`, no switch up to `i` or above.
     pub fast_down_up_hold: Duration,
+    /// Quick down: when the aggregates of the last half `fast_down_window` agree on a
+    /// level that would empty the buffer within this horizon, switch at once.
+    pub fast_down_horizon: Duration,
 }
 
 impl Default for LowLatencyConfig {
@@ -84,6 +94,7 @@ impl Default for LowLatencyConfig {
             down_hold: Duration::from_secs(1),
             fast_down_window: Duration::from_secs(1),
             fast_down_up_hold: Duration::from_secs(8),
+            fast_down_horizon: Duration::from_millis(750),
         }
     }
 }
@@ -119,6 +130,10 @@ const FAST_DOWN_SHORTFALL: f64 = 0.85;
 /// History the new level counts as after a fast down: a measured step is trusted
 /// for several seconds, so a short return of the old level does not undo it.
 const FAST_DOWN_RESTART_WEIGHT: Duration = Duration::from_secs(4);
+
+/// History the measured level counts as after a quick down: light, so a dip that
+/// ends is forgotten within a second or two.
+const QUICK_DOWN_RESTART_WEIGHT: Duration = Duration::from_secs(1);
 
 /// Cap on the recent-aggregate queue.
 const RECENT_CAP: usize = 16;
@@ -187,6 +202,21 @@ impl LowLatencyRule {
         self.slow = Ewma::new(self.cfg.slow_half_life);
         self.fast.sample(weight, bps);
         self.slow.sample(weight, bps);
+    }
+
+    /// (lowest, highest) of the aggregates that ended within `len` of `now`, if there
+    /// are at least two.
+    fn window_rates(&self, now: Instant, len: Duration) -> Option<(f64, f64)> {
+        let mut rates = self
+            .recent
+            .iter()
+            .filter(|(t, _)| now - *t <= len)
+            .map(|r| r.1);
+        let first = rates.next()?;
+        let (lo, hi, n) = rates.fold((first, first, 1), |(lo, hi, n), r| {
+            (lo.min(r), hi.max(r), n + 1)
+        });
+        (n >= 2).then_some((lo, hi))
     }
 
     /// Non-media traffic rate over the window (playlists, headers).
@@ -288,17 +318,40 @@ impl AbrRule for LowLatencyRule {
         // would take seconds, and the sub-second LL buffer drains first.
         if current > 0 && fill < 1.0 {
             let window_len = self.cfg.fast_down_window;
-            let window: Vec<f64> = self
-                .recent
-                .iter()
-                .filter(|(t, _)| ctx.now - *t <= window_len)
-                .map(|r| r.1)
-                .collect();
-            let hi = window.iter().copied().fold(f64::MIN, f64::max);
-            let lo = window.iter().copied().fold(f64::MAX, f64::min);
+            let full = self.window_rates(ctx.now, window_len);
+            let (lo, hi) = full.unwrap_or((f64::MAX, f64::MIN));
             let steady = hi <= lo * FAST_DOWN_SPREAD;
             let short = hi < need(current) * FAST_DOWN_SHORTFALL;
-            if window.len() >= 2 && steady && short && fits(0, factor, lo) {
+            // Quick down: the aggregates of the last half window (at least two)
+            // already agree on a level that would drain the buffer within
+            // `fast_down_horizon`, before the full window could confirm the step and a
+            // switch deliver (a step at 0.8 s latency leaves 0.2-0.4 s of buffer).
+            // Emergency only: the target is what the level carries with the usual
+            // margin, not the full path's slack; the averages restart from that level
+            // with a light weight (so the down rule can finish the job if the level
+            // holds, and the next good aggregates lift them if it was a dip), and no
+            // up-ceiling is set. Jitter rarely drains the buffer this fast, which keeps
+            // the rule on the top rendition through `fast_jitter`.
+            let full_agrees = full.is_some() && steady && short;
+            if !full_agrees && let Some((qlo, qhi)) = self.window_rates(ctx.now, window_len / 2) {
+                let drain = 1.0 - qhi / need(current);
+                let horizon = self.cfg.fast_down_horizon.as_secs_f64();
+                let dries = drain > 0.0 && ctx.buffer.as_secs_f64() < drain * horizon;
+                if qhi <= qlo * FAST_DOWN_SPREAD
+                    && qhi < need(current) * FAST_DOWN_SHORTFALL
+                    && fits(0, factor, qlo)
+                    && dries
+                {
+                    self.up_since = None;
+                    self.down_since = None;
+                    self.restart_averages(qhi, QUICK_DOWN_RESTART_WEIGHT);
+                    return (0..current)
+                        .rev()
+                        .find(|&i| fits(i, factor, qhi))
+                        .unwrap_or(0);
+                }
+            }
+            if full_agrees && fits(0, factor, lo) {
                 self.up_since = None;
                 self.down_since = None;
                 // The averages still remember the old link: restart them from the new
@@ -315,6 +368,16 @@ impl AbrRule for LowLatencyRule {
         // Down: the highest rendition at or below the current one that fits.
         // Down once the averages have not carried the current rendition for
         // `down_hold` (a dip that ends sooner is ridden out).
+        // With less than half the target buffered, the down rule also believes the
+        // best aggregate of the last `fast_down_window`: on a slow ramp down the
+        // averages lag the link by their half-life, and a half-empty LL buffer does not
+        // last that long.
+        let est = if fill < 0.5 {
+            self.window_rates(ctx.now, self.cfg.fast_down_window)
+                .map_or(est, |(_, hi)| est.min(hi))
+        } else {
+            est
+        };
         if !fits(current, factor, est) {
             self.up_since = None;
             let since = *self.down_since.get_or_insert(ctx.now);
@@ -389,5 +452,115 @@ impl AbrRule for LowLatencyRule {
         };
         let s = self.slow.estimate()?;
         Some(Bitrate(f.min(s) as u64))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LADDER: [Bitrate; 3] = [
+        Bitrate::from_kbps(48),
+        Bitrate::from_kbps(96),
+        Bitrate::from_kbps(160),
+    ];
+
+    fn at(ms: u64) -> Instant {
+        Instant::from_epoch(Duration::from_millis(ms))
+    }
+
+    /// Back-to-back 2,500 B media responses at `kbps` from `from_ms` for `n` responses;
+    /// returns when the last one ended (ms).
+    fn feed(rule: &mut LowLatencyRule, from_ms: u64, kbps: u64, n: usize) -> u64 {
+        let mut t = from_ms;
+        for _ in 0..n {
+            let dur = 2_500 * 8 / kbps; // ms
+            rule.on_transfer(&TransferSample {
+                kind: TransferKind::Media,
+                bytes: 2_500,
+                header_bytes: 0,
+                requested: at(t),
+                first_byte: at(t),
+                last_byte: at(t + dur),
+            });
+            t += dur;
+        }
+        t
+    }
+
+    fn choose(rule: &mut LowLatencyRule, now_ms: u64, buffer_ms: u64) -> usize {
+        rule.choose(&AbrContext {
+            now: at(now_ms),
+            ladder: &LADDER,
+            current: 2,
+            buffer: Duration::from_millis(buffer_ms),
+            latency: Some(Duration::from_millis(800)),
+            target_latency: Duration::from_millis(800),
+            unit_duration: Duration::from_millis(200),
+        })
+    }
+
+    /// A rule on the top rendition after 4 s of a 400 kb/s link that has just
+    /// stepped down to 90 kb/s: three responses at the new level, 0.67 s in all, while
+    /// the last second still holds 400 kb/s aggregates (the full fast-down window
+    /// cannot agree yet).
+    fn after_step(horizon: Duration) -> (LowLatencyRule, u64) {
+        let mut rule = LowLatencyRule::new(LowLatencyConfig {
+            aggregate_bytes: 2_000,
+            fast_down_horizon: horizon,
+            ..LowLatencyConfig::default()
+        });
+        let t = feed(&mut rule, 0, 400, 80);
+        let t = feed(&mut rule, t, 90, 3);
+        (rule, t)
+    }
+
+    #[test]
+    fn quick_down_when_the_buffer_would_run_dry_before_the_window_agrees() {
+        // 90 kb/s drains a 160 kb/s rendition at 0.44 s per second: 0.1 s of buffer
+        // lasts 0.23 s, well inside the 0.75 s horizon. What 90 kb/s carries with the
+        // low-buffer margin is the lowest rendition.
+        let (mut rule, t) = after_step(LowLatencyConfig::default().fast_down_horizon);
+        assert_eq!(choose(&mut rule, t, 100), 0);
+        // The averages restarted at the measured level: the next choice stays down.
+        assert!(rule.estimate().unwrap() < Bitrate::from_kbps(150));
+    }
+
+    #[test]
+    fn no_quick_down_without_the_horizon_or_with_buffer_to_spare() {
+        // Same step, quick path off: the full window still holds 400 kb/s aggregates,
+        // and the averages remember the fat link, so the rule stays.
+        let (mut rule, t) = after_step(Duration::ZERO);
+        assert_eq!(choose(&mut rule, t, 100), 2);
+        // Quick path on, but 0.6 s buffered lasts 1.4 s at this drain: a dip of this
+        // length is ridden out (fast jitter), the full window decides later.
+        let (mut rule, t) = after_step(LowLatencyConfig::default().fast_down_horizon);
+        assert_eq!(choose(&mut rule, t, 600), 2);
+    }
+
+    #[test]
+    fn with_half_the_target_buffered_the_down_rule_believes_the_newest_aggregates() {
+        // A slow ramp's shape: the link now carries 150 kb/s, just short of the top
+        // rendition (no fast down: not 15 % short), while the averages still
+        // remember 400 kb/s. With 0.2 s buffered the rule goes down once the last
+        // second holds only the new level and `down_hold` has passed; with 0.6 s
+        // buffered it keeps trusting the averages.
+        for (buffer_ms, want) in [(200, 1), (600, 2)] {
+            let mut rule = LowLatencyRule::new(LowLatencyConfig {
+                aggregate_bytes: 2_000,
+                ..LowLatencyConfig::default()
+            });
+            let mut t = feed(&mut rule, 0, 400, 80);
+            let step = t;
+            let mut picked = 2;
+            while t - step < 3_000 && picked == 2 {
+                t = feed(&mut rule, t, 150, 1);
+                picked = choose(&mut rule, t, buffer_ms);
+            }
+            assert_eq!(picked, want, "buffer {buffer_ms} ms");
+            if want == 1 {
+                assert!(t - step <= 2_200, "down {} ms after the step", t - step);
+            }
+        }
     }
 }
