@@ -120,6 +120,12 @@ impl M3u8Cache {
         }
     }
 
+    /// The current version's target duration, without taking a reference to it (no
+    /// shared reference-count write: the media hot path asks this on every request).
+    pub fn target_duration(&self) -> Duration {
+        self.current.load().target_duration
+    }
+
     /// The current version (one atomic load).
     pub fn load(&self) -> Arc<Rendered> {
         self.current.load_full()

@@ -12,13 +12,17 @@ use std::time::Duration;
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 
 use crate::Error;
+use crate::routes::FastParts;
+use hyper::Request;
+use hyper::body::Incoming;
+use std::convert::Infallible;
+use tower::ServiceExt;
 
 /// Loads a PEM certificate chain and private key into a TLS acceptor that offers
 /// `h2` and `http/1.1` by ALPN.
@@ -68,6 +72,18 @@ pub async fn serve(
     app: Router,
     tls: Option<TlsAcceptor>,
     limits: ConnLimits,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), Error> {
+    serve_with(listener, app, None, tls, limits, shutdown).await
+}
+
+/// [`serve`], with the origin's part GETs answered ahead of the router.
+pub(crate) async fn serve_with(
+    listener: TcpListener,
+    app: Router,
+    fast: Option<FastParts>,
+    tls: Option<TlsAcceptor>,
+    limits: ConnLimits,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), Error> {
     let mut conns = tokio::task::JoinSet::new();
@@ -86,6 +102,7 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
+        let fast = fast.clone();
         let tls = tls.clone();
         let shutdown = shutdown.clone();
         conns.spawn(async move {
@@ -98,13 +115,14 @@ pub async fn serve(
                     .await
                     {
                         Ok(Ok(tls_stream)) => {
-                            serve_conn(TokioIo::new(tls_stream), app, peer, limits, shutdown).await
+                            serve_conn(TokioIo::new(tls_stream), app, fast, peer, limits, shutdown)
+                                .await
                         }
                         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
                 }
-                None => serve_conn(TokioIo::new(stream), app, peer, limits, shutdown).await,
+                None => serve_conn(TokioIo::new(stream), app, fast, peer, limits, shutdown).await,
             }
         });
         // Reap finished connection tasks so the set does not grow without bound.
@@ -124,13 +142,25 @@ pub async fn serve(
 async fn serve_conn<I>(
     io: I,
     app: Router,
+    fast: Option<FastParts>,
     peer: SocketAddr,
     limits: ConnLimits,
     mut shutdown: watch::Receiver<bool>,
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let service = TowerToHyperService::new(app.layer(axum::Extension(crate::Peer(peer))));
+    let app = app.layer(axum::Extension(crate::Peer(peer)));
+    // Part GETs first ([`FastParts`]), everything else through the router.
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let fast = fast.as_ref().and_then(|f| f.route(req.method(), req.uri()));
+        let app = app.clone();
+        async move {
+            match fast {
+                Some(resp) => Ok::<_, Infallible>(resp.await),
+                None => app.oneshot(req).await,
+            }
+        }
+    });
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()

@@ -32,6 +32,9 @@ pub struct Metrics {
     pub parked: Gauge,
     /// Media bytes sent (parts, segments, init sections).
     pub media_bytes: Counter,
+    /// The `{kind="part",status="200"}` series of `requests`, resolved once: the
+    /// commonest request skips the family's lock and label hash.
+    part_ok: Counter,
     /// Publish → parked blocking reload released, exact to 100 µs and lock-free
     /// (a prometheus-client `Histogram` takes a lock per observation, which 10k
     /// waiters released at once contend on); exported as quantile gauges on scrape.
@@ -113,11 +116,18 @@ impl Metrics {
         );
         let ring_chunks = gauge("ring_chunks", "Chunks held in the chunk ring");
         let ring_bytes = gauge("ring_bytes", "Bytes held in the chunk ring");
+        let part_ok = requests
+            .get_or_create(&RequestLabels {
+                kind: "part",
+                status: 200,
+            })
+            .clone();
         Self {
             registry,
             requests,
             parked,
             media_bytes,
+            part_ok,
             release: ReleaseLatency::default(),
             release_p50,
             release_p99,
@@ -134,6 +144,12 @@ impl Metrics {
         self.requests
             .get_or_create(&RequestLabels { kind, status })
             .inc();
+    }
+
+    /// Counts one part served (200) of `bytes`.
+    pub fn part_served(&self, bytes: usize) {
+        self.part_ok.inc();
+        self.media_bytes.inc_by(bytes as u64);
     }
 
     /// Renders the text exposition format with `snapshot` as the sampled gauges.

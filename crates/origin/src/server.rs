@@ -1,6 +1,6 @@
 //! Running an origin: bind, serve, housekeeping, graceful shutdown.
 
-use crate::listener::{ConnLimits, serve};
+use crate::listener::{ConnLimits, serve_with};
 use crate::metrics::Metrics;
 use crate::state::{AppState, IngestLimits, IngestStream, Viewers};
 use crate::{Error, routes};
@@ -98,8 +98,9 @@ impl Origin {
             }));
         }
         let metrics = state.metrics.clone();
+        let fast = routes::FastParts::new(&state);
         let app = routes::router(state);
-        let server = tokio::spawn(serve(listener, app, tls, cfg.conn, rx));
+        let server = tokio::spawn(serve_with(listener, app, Some(fast), tls, cfg.conn, rx));
         tracing::info!(%addr, "origin listening");
         Ok(Origin {
             addr,

@@ -432,3 +432,72 @@ fn tokio_stream_from<T: Send + 'static>(
 ) -> impl futures_util::Stream<Item = T> {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn part_gets_ahead_of_the_router_answer_exactly_as_the_router() {
+    // Plain part GETs take a hot path ahead of axum's router; a query string sends
+    // the same request through the router. Status, headers (CORS, Cache-Control,
+    // content type and length) and body must not differ, for a part that exists, a
+    // hinted one that is held, and one that is neither (P-HINT-04, P-HINT-05).
+    let o = origin().await;
+    let s = stream(&o);
+    publish(&s, 0, 7);
+    let c = client();
+    let get = |path: String| {
+        let c = c.clone();
+        let u = url(&o, &path);
+        async move {
+            let r = c.get(u).send().await.unwrap();
+            let status = r.status();
+            let mut headers: Vec<(String, String)> = r
+                .headers()
+                .iter()
+                .filter(|(k, _)| *k != "date")
+                .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned()))
+                .collect();
+            headers.sort();
+            (status, headers, r.bytes().await.unwrap())
+        }
+    };
+    for path in [
+        "/live/a96/0.4.m4s",
+        "/live/a48/1.1.m4s",
+        "/live/a48/51.0.m4s",
+    ] {
+        let fast = get(path.to_owned()).await;
+        let routed = get(format!("{path}?via=router")).await;
+        assert_eq!(fast, routed, "{path}");
+        assert!(
+            fast.1
+                .iter()
+                .any(|(k, v)| k == "access-control-allow-origin" && v == "*")
+        );
+        assert!(fast.1.iter().any(|(k, _)| k == "cache-control"));
+    }
+    assert_eq!(get("/live/a96/0.4.m4s".into()).await.2, payload(1, 4));
+    assert_eq!(get("/live/a48/51.0.m4s".into()).await.0, 404);
+    // The hinted part is held on the hot path too, then sent whole.
+    let held = tokio::spawn(get("/live/a48/1.2.m4s".into()));
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(!held.is_finished());
+    publish(&s, 7, 1);
+    let (status, _, body) = held.await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(body, payload(0, 7));
+    // Both paths count in the same series.
+    let m = c
+        .get(url(&o, "/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line = m
+        .lines()
+        .find(|l| l.contains("kind=\"part\"") && l.contains("status=\"200\""))
+        .unwrap();
+    // 0.4 and 1.1 by both paths, 0.4 once more, the held 1.2.
+    assert!(line.ends_with(" 6"), "{line}");
+    o.shutdown().await.unwrap();
+}

@@ -90,6 +90,12 @@ impl Rendition {
         self.cache.load()
     }
 
+    /// EXT-X-TARGETDURATION of the current playlist (for Cache-Control), without
+    /// cloning the playlist.
+    pub fn target_duration(&self) -> Duration {
+        self.cache.target_duration()
+    }
+
     /// The init segment and its generation (the `N` of `initN.mp4`).
     pub fn init(&self) -> Option<(u64, Bytes)> {
         Some((
@@ -494,6 +500,14 @@ impl Stream {
                 }
             }
         }
+    }
+
+    /// Part `(msn, part)` of rendition `r` if it is in the ring now (no waiting).
+    pub fn part(&self, r: usize, msn: u64, part: u32) -> Option<Bytes> {
+        let rend = self.renditions.get(r)?;
+        self.ring
+            .get(rend.ring_stream, ChunkKey::new(msn, part))
+            .map(|c| c.data)
     }
 
     /// A whole segment as its parts' bytes in order (P-PART-05: the segment is
