@@ -149,7 +149,9 @@ fn main() {
     let root = std::env::temp_dir().join(format!("aulos-nginx-root-{}", std::process::id()));
     std::fs::create_dir_all(root.join("bench/a96")).expect("root");
     std::fs::write(root.join("bench/a96/1.2.m4s"), &data).expect("part file");
-    let have_tools = Command::new("wrk").arg("-v").output().is_ok()
+    // `AULOS_BENCH_SKIP_WRK=1`: only the parked-reload figure (profiling).
+    let have_tools = std::env::var_os("AULOS_BENCH_SKIP_WRK").is_none()
+        && Command::new("wrk").arg("-v").output().is_ok()
         && Command::new("nginx").arg("-v").output().is_ok();
     if have_tools {
         if let Some((port, dir)) = nginx(&root) {
@@ -193,6 +195,7 @@ fn main() {
     // are not queued behind the client's; both still share the machine's 2 cores.
     let crt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
+        .thread_name("load-generator")
         .enable_all()
         .build()
         .expect("client runtime");
