@@ -20,6 +20,18 @@ fn both(t: &Trace, secs: u64) -> (SimReport, SimReport) {
     )
 }
 
+fn print_stalls(ours: &SimReport, base: &SimReport) {
+    println!(
+        "ours {} stalls {:.2} s, {} sw | hls.js {} stalls {:.2} s, {} sw",
+        ours.rebuffer_count,
+        ours.rebuffer_time.as_secs_f64(),
+        ours.switches,
+        base.rebuffer_count,
+        base.rebuffer_time.as_secs_f64(),
+        base.switches
+    );
+}
+
 fn unseen() -> Vec<Trace> {
     let rtt = Duration::from_millis(70);
     vec![
@@ -169,13 +181,7 @@ fn stepping_down_to_a_link_thinner_than_ll_stalls_far_less_than_the_baseline() {
     // the 64 kb/s step is met by reloading once per ≈ 8 parts instead of by stalling.
     let t = unseen_steps();
     let (ours, base) = both(&t, 70);
-    println!(
-        "ours {} stalls {:.2} s | hls.js {} stalls {:.2} s",
-        ours.rebuffer_count,
-        ours.rebuffer_time.as_secs_f64(),
-        base.rebuffer_count,
-        base.rebuffer_time.as_secs_f64()
-    );
+    print_stalls(&ours, &base);
     assert_eq!(ours.order_errors, 0);
     assert!(ours.rebuffer_count <= 10, "{:?}", ours.stall_log);
     assert!(ours.rebuffer_time < Duration::from_millis(500));
@@ -226,14 +232,7 @@ fn a_staircase_that_always_carries_the_lowest_rendition_plays_without_stalls() {
         ],
     );
     let (ours, base) = both(&t, 60);
-    println!(
-        "ours {} stalls {:.2} s, {} sw | hls.js {} stalls {:.2} s",
-        ours.rebuffer_count,
-        ours.rebuffer_time.as_secs_f64(),
-        ours.switches,
-        base.rebuffer_count,
-        base.rebuffer_time.as_secs_f64()
-    );
+    print_stalls(&ours, &base);
     assert_eq!(ours.order_errors, 0);
     assert_eq!(ours.rebuffer_count, 0, "{:?}", ours.stall_log);
     assert!(ours.qoe > base.qoe);
