@@ -10,7 +10,9 @@
 //! `_HLS_msn`/`_HLS_part`/`_HLS_skip`), `initN.mp4`, `{msn}.{part}.m4s` parts (the
 //! preload-hinted one blocks until published), `{msn}.m4s` segments, HTTP ingest
 //! (`PUT`/`SOURCE /ingest/{key}` with ADTS or MP3), the embedded synthetic demo stream,
-//! `/metrics`, `/healthz`, `/streams.json` and the player page.
+//! `/metrics`, `/healthz`, `/streams.json` and the player page. Plain part GETs, most
+//! of an LL-HLS origin's requests, are matched ahead of axum's router and answered by
+//! the same code the routed handler calls (`routes::FastParts`).
 //!
 //! Depends on `aulos-registry` (all LL-HLS state and waits), `aulos-packager` and
 //! `aulos-source` (ingest packaging, transcoding, demo), axum/hyper/hyper-util,
