@@ -27,7 +27,9 @@
 //!   full window (a step at 0.8 s latency leaves 0.2-0.4 s of buffer); jitter rarely
 //!   drains the buffer that fast, so it is left alone. With less than half the target
 //!   buffered the down rule also believes the best aggregate of the last second,
-//!   since on a slow ramp the averages lag the link by their half-life.
+//!   since on a slow ramp the averages lag the link by their half-life. Both fast
+//!   paths also act with a full buffer when the agreed level would empty it within
+//!   `fast_down_full_horizon` (2 s).
 //! - **Starvation guard, but sticky through short dips.** Only when the buffer has
 //!   been (nearly) empty for `dip_hold` and the last two aggregates cannot carry the
 //!   current rendition does the rule drop to what they carry. Shorter dips (spikes,
@@ -76,6 +78,9 @@ pub struct LowLatencyConfig {
     /// Quick down: when the aggregates of the last half `fast_down_window` agree on a
     /// level that would empty the buffer within this horizon, switch at once.
     pub fast_down_horizon: Duration,
+    /// The fast paths also act with the buffer at or above its target when the level
+    /// the last `fast_down_window` agrees on would empty it within this horizon.
+    pub fast_down_full_horizon: Duration,
 }
 
 impl Default for LowLatencyConfig {
@@ -95,6 +100,7 @@ impl Default for LowLatencyConfig {
             fast_down_window: Duration::from_secs(1),
             fast_down_up_hold: Duration::from_secs(8),
             fast_down_horizon: Duration::from_millis(750),
+            fast_down_full_horizon: Duration::from_secs(2),
         }
     }
 }
@@ -316,7 +322,19 @@ impl AbrRule for LowLatencyRule {
         // down, not an outage (those stall every rendition alike and are left to the
         // rules above). Switch now to what the best of them carries; the averages
         // would take seconds, and the sub-second LL buffer drains first.
-        if current > 0 && fill < 1.0 {
+        // The fast paths below normally wait for the buffer to be under its target;
+        // they also act above it when the level the last second agrees on would empty
+        // the buffer within `fast_down_full_horizon` (a square wave's low phase drains
+        // a full LL buffer in about that time).
+        let drains_soon = self
+            .window_rates(ctx.now, self.cfg.fast_down_window)
+            .is_some_and(|(_, hi)| {
+                let drain = 1.0 - hi / need(current);
+                drain > 0.0
+                    && ctx.buffer.as_secs_f64()
+                        < drain * self.cfg.fast_down_full_horizon.as_secs_f64()
+            });
+        if current > 0 && (fill < 1.0 || drains_soon) {
             let window_len = self.cfg.fast_down_window;
             let full = self.window_rates(ctx.now, window_len);
             let (lo, hi) = full.unwrap_or((f64::MAX, f64::MIN));
@@ -562,5 +580,35 @@ mod tests {
                 assert!(t - step <= 2_200, "down {} ms after the step", t - step);
             }
         }
+    }
+
+    #[test]
+    fn a_full_buffer_does_not_hide_a_step_that_drains_it_within_the_horizon() {
+        // A second at 90 kb/s after a 400 kb/s link: the fast-down window agrees. With
+        // the buffer above its 0.8 s target the fast paths wait, unless the new level
+        // empties it within `fast_down_full_horizon` (2 s): 0.85 s lasts 1.9 s at
+        // 90 / 160, 1.5 s lasts 3.4 s.
+        let run = |buffer_ms: u64, full_horizon: Duration| {
+            let mut rule = LowLatencyRule::new(LowLatencyConfig {
+                aggregate_bytes: 2_000,
+                fast_down_full_horizon: full_horizon,
+                ..LowLatencyConfig::default()
+            });
+            let t = feed(&mut rule, 0, 400, 80);
+            let t = feed(&mut rule, t, 90, 5);
+            rule.choose(&AbrContext {
+                now: at(t),
+                ladder: &LADDER,
+                current: 2,
+                buffer: Duration::from_millis(buffer_ms),
+                latency: Some(Duration::from_millis(800)),
+                target_latency: Duration::from_millis(800),
+                unit_duration: Duration::from_millis(200),
+            })
+        };
+        let horizon = LowLatencyConfig::default().fast_down_full_horizon;
+        assert!(run(850, horizon) < 2);
+        assert_eq!(run(1_500, horizon), 2);
+        assert_eq!(run(850, Duration::ZERO), 2);
     }
 }
