@@ -317,11 +317,6 @@ impl AbrRule for LowLatencyRule {
             return (0..current).rev().find(|&i| need(i) <= r).unwrap_or(0);
         }
         let fits = |i: usize, f: f64, e: f64| need(i) <= e * f;
-        // Fast down: every aggregate of the last `fast_down_window` (at least two) fell
-        // short of the current rendition, yet all of them carry the lowest one: a step
-        // down, not an outage (those stall every rendition alike and are left to the
-        // rules above). Switch now to what the best of them carries; the averages
-        // would take seconds, and the sub-second LL buffer drains first.
         // The fast paths below normally wait for the buffer to be under its target;
         // they also act above it when the level the last second agrees on would empty
         // the buffer within `fast_down_full_horizon` (a square wave's low phase drains
@@ -369,6 +364,11 @@ impl AbrRule for LowLatencyRule {
                         .unwrap_or(0);
                 }
             }
+            // Fast down: every aggregate of the last `fast_down_window` (at least two)
+            // fell short of the current rendition, yet all of them carry the lowest one:
+            // a step down, not an outage (those stall every rendition alike and are left
+            // to the rules above). Switch now to what the best of them carries; the
+            // averages would take seconds, and the sub-second LL buffer drains first.
             if full_agrees && fits(0, factor, lo) {
                 self.up_since = None;
                 self.down_since = None;
@@ -383,10 +383,7 @@ impl AbrRule for LowLatencyRule {
                     .unwrap_or(0);
             }
         }
-        // Down: the highest rendition at or below the current one that fits.
-        // Down once the averages have not carried the current rendition for
-        // `down_hold` (a dip that ends sooner is ridden out).
-        // With less than half the target buffered, the down rule also believes the
+        // With less than half the target buffered, the down rule below also believes the
         // best aggregate of the last `fast_down_window`: on a slow ramp down the
         // averages lag the link by their half-life, and a half-empty LL buffer does not
         // last that long.
@@ -396,6 +393,9 @@ impl AbrRule for LowLatencyRule {
         } else {
             est
         };
+        // Down: the highest rendition at or below the current one that fits, once the
+        // averages have not carried the current rendition for `down_hold` (a dip that
+        // ends sooner is ridden out).
         if !fits(current, factor, est) {
             self.up_since = None;
             let since = *self.down_since.get_or_insert(ctx.now);
