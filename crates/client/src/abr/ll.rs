@@ -596,15 +596,7 @@ mod tests {
             });
             let t = feed(&mut rule, 0, 400, 80);
             let t = feed(&mut rule, t, 90, 5);
-            rule.choose(&AbrContext {
-                now: at(t),
-                ladder: &LADDER,
-                current: 2,
-                buffer: Duration::from_millis(buffer_ms),
-                latency: Some(Duration::from_millis(800)),
-                target_latency: Duration::from_millis(800),
-                unit_duration: Duration::from_millis(200),
-            })
+            choose(&mut rule, t, buffer_ms)
         };
         let horizon = LowLatencyConfig::default().fast_down_full_horizon;
         assert!(run(850, horizon) < 2);
