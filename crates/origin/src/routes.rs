@@ -57,8 +57,9 @@ fn add_cors(h: &mut HeaderMap) {
     );
 }
 
-/// The hot path for part GETs, ahead of the router ([`FastParts`]): `GET /{stream}/{rendition}/{msn}.{part}.m4s`
-/// without a query, on a stream and rendition that exist, is answered here with
+/// The hot path for part GETs, ahead of the router: `GET
+/// /{stream}/{rendition}/{msn}.{part}.m4s` without a query, on a stream and rendition
+/// that exist, is answered here with
 /// exactly what the routed handler answers ([`serve_part`], CORS included); anything
 /// else (other files, queries, percent-escapes, HEAD, unknown names and their 404s)
 /// returns `None` and goes through the router. Written by hand because axum's routing,
@@ -78,45 +79,37 @@ impl FastParts {
         }
     }
 
-    /// `Some(response future)` when this path serves the request (see [`fast_part`]).
+    /// `Some(response future)` when this path serves the request, `None` for the
+    /// router.
     pub(crate) fn route(
         &self,
         method: &axum::http::Method,
         uri: &axum::http::Uri,
     ) -> Option<impl Future<Output = Response> + Send + use<>> {
-        fast_part(&self.registry, &self.metrics, method, uri)
+        if method != axum::http::Method::GET || uri.query().is_some() {
+            return None;
+        }
+        let path = uri.path().strip_prefix('/')?;
+        if path.contains('%') {
+            return None;
+        }
+        let mut segs = path.split('/');
+        let (stream, rendition, file) = (segs.next()?, segs.next()?, segs.next()?);
+        if segs.next().is_some() {
+            return None;
+        }
+        let File::Part(msn, part) = parse_file(file)? else {
+            return None;
+        };
+        let s = self.registry.get(stream)?;
+        let (r, _) = s.rendition(rendition)?;
+        let metrics = self.metrics.clone();
+        Some(async move {
+            let mut resp = serve_part(&metrics, &s, r, msn, part).await;
+            add_cors(resp.headers_mut());
+            resp
+        })
     }
-}
-
-fn fast_part(
-    registry: &Registry,
-    metrics: &Arc<Metrics>,
-    method: &axum::http::Method,
-    uri: &axum::http::Uri,
-) -> Option<impl Future<Output = Response> + Send + use<>> {
-    if method != axum::http::Method::GET || uri.query().is_some() {
-        return None;
-    }
-    let path = uri.path().strip_prefix('/')?;
-    if path.contains('%') {
-        return None;
-    }
-    let mut segs = path.split('/');
-    let (stream, rendition, file) = (segs.next()?, segs.next()?, segs.next()?);
-    if segs.next().is_some() {
-        return None;
-    }
-    let File::Part(msn, part) = parse_file(file)? else {
-        return None;
-    };
-    let s = registry.get(stream)?;
-    let (r, _) = s.rendition(rendition)?;
-    let metrics = metrics.clone();
-    Some(async move {
-        let mut resp = serve_part(&metrics, &s, r, msn, part).await;
-        add_cors(resp.headers_mut());
-        resp
-    })
 }
 
 /// A part: at once when it exists, else parked until it is published if it is the
