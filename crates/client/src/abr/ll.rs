@@ -321,17 +321,16 @@ impl AbrRule for LowLatencyRule {
         // they also act above it when the level the last second agrees on would empty
         // the buffer within `fast_down_full_horizon` (a square wave's low phase drains
         // a full LL buffer in about that time).
-        let drains_soon = self
-            .window_rates(ctx.now, self.cfg.fast_down_window)
-            .is_some_and(|(_, hi)| {
-                let drain = 1.0 - hi / need(current);
-                drain > 0.0
-                    && ctx.buffer.as_secs_f64()
-                        < drain * self.cfg.fast_down_full_horizon.as_secs_f64()
-            });
+        // (lowest, highest) aggregate of the last `fast_down_window`, for the fast paths
+        // and the low-buffer down estimate below.
+        let full = self.window_rates(ctx.now, self.cfg.fast_down_window);
+        let drains_soon = full.is_some_and(|(_, hi)| {
+            let drain = 1.0 - hi / need(current);
+            drain > 0.0
+                && ctx.buffer.as_secs_f64() < drain * self.cfg.fast_down_full_horizon.as_secs_f64()
+        });
         if current > 0 && (fill < 1.0 || drains_soon) {
             let window_len = self.cfg.fast_down_window;
-            let full = self.window_rates(ctx.now, window_len);
             let (lo, hi) = full.unwrap_or((f64::MAX, f64::MIN));
             let steady = hi <= lo * FAST_DOWN_SPREAD;
             let short = hi < need(current) * FAST_DOWN_SHORTFALL;
@@ -388,8 +387,7 @@ impl AbrRule for LowLatencyRule {
         // averages lag the link by their half-life, and a half-empty LL buffer does not
         // last that long.
         let est = if fill < 0.5 {
-            self.window_rates(ctx.now, self.cfg.fast_down_window)
-                .map_or(est, |(_, hi)| est.min(hi))
+            full.map_or(est, |(_, hi)| est.min(hi))
         } else {
             est
         };
@@ -523,13 +521,22 @@ mod tests {
     /// the last second still holds 400 kb/s aggregates (the full fast-down window
     /// cannot agree yet).
     fn after_step(horizon: Duration) -> (LowLatencyRule, u64) {
-        let mut rule = LowLatencyRule::new(LowLatencyConfig {
-            aggregate_bytes: 2_000,
+        let (mut rule, t) = on_fat_link(LowLatencyConfig {
             fast_down_horizon: horizon,
             ..LowLatencyConfig::default()
         });
-        let t = feed(&mut rule, 0, 400, 80);
         let t = feed(&mut rule, t, 90, 3);
+        (rule, t)
+    }
+
+    /// A rule with `cfg` (2 kB aggregates, so each response is one) after 4 s of a
+    /// 400 kb/s link; returns it and the time (ms).
+    fn on_fat_link(cfg: LowLatencyConfig) -> (LowLatencyRule, u64) {
+        let mut rule = LowLatencyRule::new(LowLatencyConfig {
+            aggregate_bytes: 2_000,
+            ..cfg
+        });
+        let t = feed(&mut rule, 0, 400, 80);
         (rule, t)
     }
 
@@ -564,11 +571,7 @@ mod tests {
         // second holds only the new level and `down_hold` has passed; with 0.6 s
         // buffered it keeps trusting the averages.
         for (buffer_ms, want) in [(200, 1), (600, 2)] {
-            let mut rule = LowLatencyRule::new(LowLatencyConfig {
-                aggregate_bytes: 2_000,
-                ..LowLatencyConfig::default()
-            });
-            let mut t = feed(&mut rule, 0, 400, 80);
+            let (mut rule, mut t) = on_fat_link(LowLatencyConfig::default());
             let step = t;
             let mut picked = 2;
             while t - step < 3_000 && picked == 2 {
@@ -589,12 +592,10 @@ mod tests {
         // empties it within `fast_down_full_horizon` (2 s): 0.85 s lasts 1.9 s at
         // 90 / 160, 1.5 s lasts 3.4 s.
         let run = |buffer_ms: u64, full_horizon: Duration| {
-            let mut rule = LowLatencyRule::new(LowLatencyConfig {
-                aggregate_bytes: 2_000,
+            let (mut rule, t) = on_fat_link(LowLatencyConfig {
                 fast_down_full_horizon: full_horizon,
                 ..LowLatencyConfig::default()
             });
-            let t = feed(&mut rule, 0, 400, 80);
             let t = feed(&mut rule, t, 90, 5);
             choose(&mut rule, t, buffer_ms)
         };
