@@ -376,9 +376,16 @@ impl AbrRule for LowLatencyRule {
                 self.restart_averages(hi, FAST_DOWN_RESTART_WEIGHT);
                 self.recent.clear();
                 self.fast_down_from = Some((current, ctx.now));
+                // The target may need up to 1 / FAST_DOWN_SHORTFALL of the link while
+                // the buffer is full (rate control and the buffer absorb a small
+                // deficit for a while), and no more than the link with the buffer
+                // gone: a level 10 % above the link then stalls on every part until
+                // the down rule's hold ends (80 ms RTT staircase, 180 -> 90 kb/s,
+                // 12 stalls before, 5 after).
+                let slack = 1.0 - (1.0 - FAST_DOWN_SHORTFALL) * fill;
                 return (0..current)
                     .rev()
-                    .find(|&i| hi >= need(i) * FAST_DOWN_SHORTFALL)
+                    .find(|&i| hi >= need(i) * slack)
                     .unwrap_or(0);
             }
         }
@@ -603,5 +610,20 @@ mod tests {
         assert!(run(850, horizon) < 2);
         assert_eq!(run(1_500, horizon), 2);
         assert_eq!(run(850, Duration::ZERO), 2);
+    }
+
+    #[test]
+    fn with_the_buffer_gone_the_fast_down_targets_what_the_link_carries() {
+        // 90 kb/s after a 400 kb/s link; the middle rendition needs 96 kb/s, within
+        // the fast path's slack. With the buffer at its target that slack is allowed
+        // (the step drains 0.85 s within the 2 s horizon); with the buffer empty every
+        // part of the middle rendition would stall, so the target is the lowest.
+        let run = |buffer_ms: u64| {
+            let (mut rule, t) = on_fat_link(LowLatencyConfig::default());
+            let t = feed(&mut rule, t, 90, 5);
+            choose(&mut rule, t, buffer_ms)
+        };
+        assert_eq!(run(0), 0);
+        assert_eq!(run(850), 1);
     }
 }
