@@ -245,7 +245,8 @@ fn at_80_ms_rtt_the_staircase_stalls_a_fraction_of_the_baseline() {
     // is not reached yet. What must hold: after the 180 -> 90 kb/s step the fast down
     // goes to what 90 kb/s carries (the lowest rendition), not to the middle one
     // within its 15 % slack, which stalled on every part for 1.8 s (12 stalls, 0.92 s
-    // against the baseline's 35 / 2.04 s; 5 / 0.64 s with the buffer-aware slack).
+    // against the baseline's 35 / 2.04 s; 5 / 0.64 s with the buffer-aware slack, and
+    // 4 / 0.32 s against 38 / 1.94 s with at most two parts in flight on a thin link).
     let t = Trace::new(
         "u_stairs_80",
         Duration::from_millis(80),

@@ -758,3 +758,79 @@ fn a_switch_down_fetches_nothing_more_from_the_old_rendition_and_its_init_at_onc
     assert!(checked > 0, "the step causes a switch down");
     assert_eq!(r.order_errors, 0);
 }
+
+#[test]
+fn a_link_slower_than_the_rendition_gets_at_most_two_parts_in_flight() {
+    // Issue #6: every media request commits the link to the rendition chosen when it
+    // was made, and the ABR rule is asked only when a request is made. Far behind the
+    // live edge (PART-HOLD-BACK 3 s) the session asks for four listed parts at once;
+    // once a part came slower than it plays (0.2 s of media in 0.4 s), it keeps at
+    // most two in flight, so the rule is asked again after every part; when parts
+    // come faster than they play, four.
+    let master = "#EXTM3U\n\
+        #EXT-X-STREAM-INF:BANDWIDTH=110000,CODECS=\"mp4a.40.2\"\na96/index.m3u8\n";
+    let mut media = String::from(
+        "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:1\n\
+         #EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=3.0\n\
+         #EXT-X-PART-INF:PART-TARGET=0.2\n#EXT-X-MEDIA-SEQUENCE:0\n\
+         #EXT-X-MAP:URI=\"init.mp4\"\n\
+         #EXT-X-PROGRAM-DATE-TIME:2026-12-03T03:00:00.000Z\n",
+    );
+    for msn in 0..4 {
+        for i in 0..5 {
+            media += &format!("#EXT-X-PART:DURATION=0.2,URI=\"{msn}.{i}.m4s\",INDEPENDENT=YES\n");
+        }
+        media += &format!("#EXTINF:1.0,\n{msn}.m4s\n");
+    }
+    media += "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"4.0.m4s\"\n";
+    let is_media = |q: &Request| matches!(q.kind, RequestKind::Part | RequestKind::Segment);
+    // New media requests after answering the first three parts, each taking `secs`.
+    let run = |secs: f64| {
+        let t = Instant::ZERO;
+        let mut s =
+            aulos_client::Session::new("http://o/demo/master.m3u8", SessionConfig::default(), t)
+                .expect("session");
+        let root = next_requests(&mut s);
+        answer(&mut s, &root[0], master, t);
+        let pl = next_requests(&mut s);
+        let q = pl
+            .iter()
+            .find(|q| matches!(q.kind, RequestKind::MediaPlaylist { .. }))
+            .expect("media playlist requested");
+        answer(&mut s, q, &media, t);
+        let mut parts: Vec<Request> = next_requests(&mut s)
+            .into_iter()
+            .filter(|q| is_media(q))
+            .collect();
+        assert_eq!(parts.len(), 4, "listed parts asked for at once");
+        let mut new = Vec::new();
+        let mut now = t;
+        for q in parts.drain(..3) {
+            let first = now;
+            now = first + Duration::from_secs_f64(secs);
+            s.handle(
+                now,
+                aulos_client::Event::Response {
+                    id: q.id,
+                    status: 200,
+                    body: bytes::Bytes::from(vec![0u8; 2_000]),
+                    header_bytes: 0,
+                    encoded_len: None,
+                    first_byte: first,
+                    last_byte: now,
+                },
+            );
+            new.push(
+                next_requests(&mut s)
+                    .into_iter()
+                    .filter(|q| is_media(q))
+                    .count(),
+            );
+        }
+        new
+    };
+    // Slow: 3 then 2 in flight (no new request), then 1 → one more.
+    assert_eq!(run(0.4), vec![0, 0, 1]);
+    // Fast: each answered part is replaced at once.
+    assert_eq!(run(0.02), vec![1, 1, 1]);
+}

@@ -165,6 +165,10 @@ fn recent_average(avg: Option<f64>, sample: f64) -> f64 {
 /// How long the thin-link latency target outlives the last thin measurement.
 const THIN_LINK_HOLD: Duration = Duration::from_secs(10);
 
+/// Media requests in flight while the link is slower than the current rendition
+/// (see `Session::media_cap`).
+const THIN_IN_FLIGHT: usize = 2;
+
 /// How long a rendition whose playlists kept failing is left alone.
 const DEAD_RENDITION_COOLDOWN: Duration = Duration::from_secs(30);
 
@@ -213,6 +217,8 @@ pub struct Session {
     thin_until: Option<Instant>,
     /// Time of the latest event.
     last_now: Instant,
+    /// Throughput of the last completed media response (bits/s) and when it ended.
+    last_media_rate: Option<(f64, Instant)>,
     stats: SessionStats,
 }
 
@@ -321,6 +327,7 @@ impl Session {
             playlist_wire: None,
             thin_until: None,
             last_now: now,
+            last_media_rate: None,
             stats: SessionStats::default(),
         };
         let root = s.root.clone();
@@ -521,7 +528,14 @@ impl Session {
                         last_byte,
                     });
                     match &p {
-                        Pending::Media(m) => self.note_wire_cost(m, bytes + header_bytes),
+                        Pending::Media(m) => {
+                            self.note_wire_cost(m, bytes + header_bytes);
+                            let secs = last_byte.saturating_since(first_byte).as_secs_f64();
+                            if secs > 0.0 {
+                                let rate = (bytes + header_bytes) as f64 * 8.0 / secs;
+                                self.last_media_rate = Some((rate, last_byte));
+                            }
+                        }
                         Pending::Playlist(r) if r.block.is_some() => {
                             let b = (bytes + header_bytes) as f64;
                             self.playlist_wire = Some(recent_average(self.playlist_wire, b));
