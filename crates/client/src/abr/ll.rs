@@ -172,6 +172,9 @@ pub struct LowLatencyRule {
     /// `fast_down_up_hold`, going up stops below `i` (a square wave would otherwise
     /// flap between `i` and what its low phase carries on every edge).
     fast_down_from: Option<(usize, Instant)>,
+    /// The rendition the last quick or fast down left, and when: the link may come
+    /// back to it (a dip, not a step).
+    left: Option<(usize, Instant)>,
 }
 
 impl LowLatencyRule {
@@ -196,6 +199,7 @@ impl LowLatencyRule {
             starving_since: None,
             down_since: None,
             fast_down_from: None,
+            left: None,
             cfg,
         }
     }
@@ -357,6 +361,7 @@ impl AbrRule for LowLatencyRule {
                     self.up_since = None;
                     self.down_since = None;
                     self.restart_averages(qhi, QUICK_DOWN_RESTART_WEIGHT);
+                    self.left = Some((current, ctx.now));
                     return (0..current)
                         .rev()
                         .find(|&i| fits(i, factor, qhi))
@@ -376,6 +381,7 @@ impl AbrRule for LowLatencyRule {
                 self.restart_averages(hi, FAST_DOWN_RESTART_WEIGHT);
                 self.recent.clear();
                 self.fast_down_from = Some((current, ctx.now));
+                self.left = Some((current, ctx.now));
                 // The target may need up to 1 / FAST_DOWN_SHORTFALL of the link while
                 // the buffer is full (rate control and the buffer absorb a small
                 // deficit for a while), and no more than the link with the buffer
@@ -414,6 +420,24 @@ impl AbrRule for LowLatencyRule {
             return current;
         }
         self.down_since = None;
+        // Back to the rendition a quick or fast down left, once every aggregate of
+        // the last `fast_down_window` carries it again: the drop was a dip, and the
+        // averages (restarted at the dip's level) and the up ceiling would keep the
+        // rule below it for seconds.
+        if let Some((to, at)) = self.left
+            && to > current
+            && to < n
+            && ctx.now - at < self.cfg.fast_down_up_hold
+            && let Some((lo, hi)) = full
+            && hi <= lo * FAST_DOWN_SPREAD
+            && fits(to, factor * self.cfg.up_margin, lo)
+        {
+            self.left = None;
+            self.fast_down_from = None;
+            self.up_since = None;
+            self.restart_averages(lo, FAST_DOWN_RESTART_WEIGHT);
+            return to;
+        }
         // With a low buffer, up only when the newest aggregates agree too.
         let est_up = if fill >= 0.5 {
             est
@@ -625,5 +649,37 @@ mod tests {
         };
         assert_eq!(run(0), 0);
         assert_eq!(run(850), 1);
+    }
+
+    #[test]
+    fn after_a_dip_the_rule_returns_to_the_rendition_it_left() {
+        // 400 kb/s, then 90 kb/s long enough for the fast down, then the link is
+        // back. Once a full window of aggregates carries the top rendition again,
+        // the rule returns to it at once; the restarted averages and the up ceiling
+        // after a fast down kept it below for seconds (8 s here).
+        let (mut rule, t) = on_fat_link(LowLatencyConfig::default());
+        let t = feed(&mut rule, t, 90, 5);
+        let down = choose(&mut rule, t, 300);
+        assert!(down < 2, "fast down on the step");
+        let cur = |rule: &mut LowLatencyRule, now: u64, current: usize| {
+            rule.choose(&AbrContext {
+                now: at(now),
+                ladder: &LADDER,
+                current,
+                buffer: Duration::from_millis(300),
+                latency: Some(Duration::from_millis(800)),
+                target_latency: Duration::from_millis(800),
+                unit_duration: Duration::from_millis(200),
+            })
+        };
+        // The link comes back, at the level left: back within ~1 s.
+        let mut back = feed(&mut rule, t, 400, 24);
+        assert_eq!(cur(&mut rule, back, down), 2, "back to the level left");
+        // Only at a level that carries it: at 150 kb/s the rule stays below.
+        let (mut rule, t) = on_fat_link(LowLatencyConfig::default());
+        let t = feed(&mut rule, t, 90, 5);
+        let down = choose(&mut rule, t, 300);
+        back = feed(&mut rule, t, 150, 8);
+        assert!(cur(&mut rule, back, down) < 2);
     }
 }

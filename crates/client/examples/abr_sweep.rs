@@ -1,0 +1,137 @@
+//! Tuning aid: runs `LowLatencyRule` with a grid of settings over every trace in the
+//! given directories (plus `sim::synthetic_traces`) and prints, per setting, the mean
+//! QoE against the hls.js baseline, the worst single trace, how many traces fall
+//! below the baseline, and the stalls on traces whose bandwidth never drops under
+//! 80 kb/s (what the lowest rendition costs in low-latency mode, with margin).
+//!
+//! `cargo run -p aulos-client --release --example abr_sweep -- DIR...`
+
+use aulos_client::AbrKind;
+use aulos_client::abr::LowLatencyConfig;
+use aulos_client::sim::{SimConfig, Trace, simulate, synthetic_traces};
+use std::time::Duration;
+
+fn load(dirs: &[String]) -> anyhow::Result<Vec<Trace>> {
+    let mut traces = Vec::new();
+    for dir in dirs {
+        let mut files: Vec<_> = std::fs::read_dir(dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        files.sort();
+        for f in files {
+            let name = f
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            traces.push(Trace::from_json(&name, &std::fs::read_to_string(&f)?)?);
+        }
+    }
+    traces.extend(synthetic_traces());
+    Ok(traces)
+}
+
+fn sim_cfg(t: &Trace) -> SimConfig {
+    SimConfig {
+        duration: t.cycle().max(Duration::from_secs(60)),
+        ..SimConfig::default()
+    }
+}
+
+/// (QoE, stalls) per trace, two threads.
+fn run_all(traces: &[Trace], kind: AbrKind) -> Vec<(f64, u32)> {
+    let mut out = vec![(0.0, 0); traces.len()];
+    let half = traces.len().div_ceil(2);
+    std::thread::scope(|s| {
+        let (a, b) = out.split_at_mut(half);
+        let (ta, tb) = traces.split_at(half);
+        for (slots, ts) in [(a, ta), (b, tb)] {
+            s.spawn(move || {
+                for (slot, t) in slots.iter_mut().zip(ts) {
+                    let r = simulate(t, kind, &sim_cfg(t));
+                    *slot = (r.qoe, r.rebuffer_count);
+                }
+            });
+        }
+    });
+    out
+}
+
+fn main() -> anyhow::Result<()> {
+    let dirs: Vec<String> = std::env::args().skip(1).collect();
+    let traces = load(&dirs)?;
+    let sufficient: Vec<bool> = traces
+        .iter()
+        .map(|t| t.steps.iter().all(|s| s.1.bps() >= 80_000))
+        .collect();
+    let base = run_all(&traces, AbrKind::HlsJs);
+    let base_mean = base.iter().map(|b| b.0).sum::<f64>() / traces.len() as f64;
+    let ms = Duration::from_millis;
+    let mut grid = Vec::new();
+    for window in [1000, 1500, 2000] {
+        for horizon in [750, 500] {
+            for full in [2000, 1200] {
+                for up_hold in [8000, 4000] {
+                    grid.push(LowLatencyConfig {
+                        fast_down_window: ms(window),
+                        fast_down_horizon: ms(horizon),
+                        fast_down_full_horizon: ms(full),
+                        fast_down_up_hold: ms(up_hold),
+                        ..LowLatencyConfig::default()
+                    });
+                }
+            }
+        }
+    }
+    println!(
+        "hls.js mean QoE {base_mean:.2} over {} traces",
+        traces.len()
+    );
+    if std::env::var_os("DETAIL").is_some() {
+        let ours = run_all(&traces, AbrKind::LowLatency);
+        for ((t, o), b) in traces.iter().zip(&ours).zip(&base) {
+            let mark = if o.0 < b.0 - 0.05 { "BELOW" } else { "" };
+            println!(
+                "{:<14} ours {:6.1} ({:2} stalls) base {:6.1} ({:2} stalls) {mark}",
+                t.name, o.0, o.1, b.0, b.1
+            );
+        }
+        return Ok(());
+    }
+    for cfg in grid {
+        let ours = run_all(&traces, AbrKind::LowLatencyWith(cfg));
+        let mean = ours.iter().map(|o| o.0).sum::<f64>() / traces.len() as f64;
+        let (worst_i, worst) = ours
+            .iter()
+            .zip(&base)
+            .map(|(o, b)| o.0 - b.0)
+            .enumerate()
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .unwrap_or((0, 0.0));
+        let below = ours
+            .iter()
+            .zip(&base)
+            .filter(|(o, b)| o.0 < b.0 - 0.05)
+            .count();
+        let stalls: u32 = ours
+            .iter()
+            .zip(&sufficient)
+            .filter(|(_, s)| **s)
+            .map(|(o, _)| o.1)
+            .sum();
+        println!(
+            "window {:>4} horizon {:>4} full {:>4} up_hold {:>4} | mean {:6.2} ({:+5.1} %) | below {:2} worst {:+6.1} ({}) | stalls on sufficient {}",
+            cfg.fast_down_window.as_millis(),
+            cfg.fast_down_horizon.as_millis(),
+            cfg.fast_down_full_horizon.as_millis(),
+            cfg.fast_down_up_hold.as_millis(),
+            mean,
+            (mean - base_mean) / base_mean.abs() * 100.0,
+            below,
+            worst,
+            traces[worst_i].name,
+            stalls
+        );
+    }
+    Ok(())
+}
