@@ -20,7 +20,8 @@
 //!   a new level (within 1.25×) well below the current rendition's need but above the
 //!   lowest one's, switch at once instead of waiting seconds for the averages, restart
 //!   them at the new level, and do not return to the rendition left for a while (square
-//!   waves would flap on every edge).
+//!   waves would flap on every edge) — unless a full window of aggregates carries it
+//!   again: then the drop was a dip, and the rule returns at once.
 //! - **Quick down when the buffer would not last.** When the aggregates of the last
 //!   half second already agree on a level that empties the buffer within
 //!   `fast_down_horizon`, switch to what that level carries without waiting for the
