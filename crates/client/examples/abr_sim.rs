@@ -26,19 +26,7 @@ fn main() -> anyhow::Result<()> {
         let root = env!("CARGO_MANIFEST_DIR");
         format!("{root}/../../../shared/traces")
     });
-    let mut files: Vec<_> = std::fs::read_dir(&dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
-    let mut traces = Vec::new();
-    for f in files {
-        let name = f
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        traces.push(Trace::from_json(&name, &std::fs::read_to_string(&f)?)?);
-    }
+    let mut traces = Trace::load_dir(std::path::Path::new(&dir))?;
     traces.extend(aulos_client::sim::synthetic_traces());
     println!("| trace          | abr      | kb/s    | rebuf s| #reb | sw    | lat s  | QoE      |");
     println!("|----------------|----------|---------|--------|------|-------|--------|----------|");

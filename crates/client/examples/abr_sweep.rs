@@ -14,18 +14,7 @@ use std::time::Duration;
 fn load(dirs: &[String]) -> anyhow::Result<Vec<Trace>> {
     let mut traces = Vec::new();
     for dir in dirs {
-        let mut files: Vec<_> = std::fs::read_dir(dir)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "json"))
-            .collect();
-        files.sort();
-        for f in files {
-            let name = f
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            traces.push(Trace::from_json(&name, &std::fs::read_to_string(&f)?)?);
-        }
+        traces.extend(Trace::load_dir(std::path::Path::new(dir))?);
     }
     traces.extend(synthetic_traces());
     Ok(traces)

@@ -212,6 +212,19 @@ fn without_rate_control_the_thin_step_costs_stalls() {
     );
 }
 
+/// 500/180/110/300/90/220 kb/s, 10 s each: every level carries the 48 kb/s
+/// rendition with its LL overhead (≈ 79 kb/s).
+fn staircase(rtt_ms: u64) -> Trace {
+    Trace::new(
+        "u_stairs",
+        Duration::from_millis(rtt_ms),
+        [500, 180, 110, 300, 90, 220]
+            .into_iter()
+            .map(|k| s(10_000, k))
+            .collect(),
+    )
+}
+
 #[test]
 fn a_staircase_that_always_carries_the_lowest_rendition_plays_without_stalls() {
     // Issue #6: "0 rebuffers where the bandwidth always exceeds the lowest rendition".
@@ -219,19 +232,7 @@ fn a_staircase_that_always_carries_the_lowest_rendition_plays_without_stalls() {
     // LL overhead (≈ 79 kb/s), sharp enough that the fast-down window alone (one
     // second of agreeing aggregates) left 13 stalls: the quick down (buffer would run
     // dry within 0.75 s) and the low-buffer down rule make it 0.
-    let t = Trace::new(
-        "u_stairs",
-        Duration::from_millis(30),
-        vec![
-            s(10_000, 500),
-            s(10_000, 180),
-            s(10_000, 110),
-            s(10_000, 300),
-            s(10_000, 90),
-            s(10_000, 220),
-        ],
-    );
-    let (ours, base) = both(&t, 60);
+    let (ours, base) = both(&staircase(30), 60);
     print_stalls(&ours, &base);
     assert_eq!(ours.order_errors, 0);
     assert_eq!(ours.rebuffer_count, 0, "{:?}", ours.stall_log);
@@ -247,19 +248,7 @@ fn at_80_ms_rtt_the_staircase_stalls_a_fraction_of_the_baseline() {
     // within its 15 % slack, which stalled on every part for 1.8 s (12 stalls, 0.92 s
     // against the baseline's 35 / 2.04 s; 5 / 0.64 s with the buffer-aware slack, and
     // 4 / 0.32 s against 38 / 1.94 s with at most two parts in flight on a thin link).
-    let t = Trace::new(
-        "u_stairs_80",
-        Duration::from_millis(80),
-        vec![
-            s(10_000, 500),
-            s(10_000, 180),
-            s(10_000, 110),
-            s(10_000, 300),
-            s(10_000, 90),
-            s(10_000, 220),
-        ],
-    );
-    let (ours, base) = both(&t, 60);
+    let (ours, base) = both(&staircase(80), 60);
     print_stalls(&ours, &base);
     assert_eq!(ours.order_errors, 0);
     assert!(

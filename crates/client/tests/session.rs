@@ -565,6 +565,23 @@ fn next_requests(s: &mut aulos_client::Session) -> Vec<Request> {
         .collect()
 }
 
+/// A session on `http://o/demo/master.m3u8` that got `master` and then `media` (both
+/// at time zero); returns it and the requests it made next.
+fn started(cfg: SessionConfig, master: &str, media: &str) -> (aulos_client::Session, Vec<Request>) {
+    let t = Instant::ZERO;
+    let mut s = aulos_client::Session::new("http://o/demo/master.m3u8", cfg, t).expect("session");
+    let root = next_requests(&mut s);
+    answer(&mut s, &root[0], master, t);
+    let pl = next_requests(&mut s);
+    let q = pl
+        .iter()
+        .find(|q| matches!(q.kind, RequestKind::MediaPlaylist { .. }))
+        .expect("media playlist requested");
+    answer(&mut s, q, media, t);
+    let after = next_requests(&mut s);
+    (s, after)
+}
+
 #[test]
 fn a_fresh_stream_without_reports_yet_is_followed_in_low_latency() {
     // checklist C-LL-01, C-HINT-01, C-START-01: three renditions; the stream is a fraction of a second old, so
@@ -605,25 +622,11 @@ fn a_fresh_stream_without_reports_yet_is_followed_in_low_latency() {
         p
     };
     let run = |complete: bool, reports: bool, empty: bool| {
-        let t = Instant::ZERO;
-        let mut s = aulos_client::Session::new(
-            "http://o/demo/master.m3u8",
-            SessionConfig {
-                abr: AbrKind::Fixed(1),
-                ..SessionConfig::default()
-            },
-            t,
-        )
-        .expect("session");
-        let root = next_requests(&mut s);
-        answer(&mut s, &root[0], master, t);
-        let pl = next_requests(&mut s);
-        let q = pl
-            .iter()
-            .find(|q| matches!(q.kind, RequestKind::MediaPlaylist { .. }))
-            .expect("media playlist requested");
-        answer(&mut s, q, &media(complete, reports, empty), t);
-        let after = next_requests(&mut s);
+        let cfg = SessionConfig {
+            abr: AbrKind::Fixed(1),
+            ..SessionConfig::default()
+        };
+        let (s, after) = started(cfg, master, &media(complete, reports, empty));
         (s.is_low_latency(), after)
     };
     // The stream has just been created: no media yet, only the hints (so no dates
@@ -786,25 +789,11 @@ fn a_link_slower_than_the_rendition_gets_at_most_two_parts_in_flight() {
     let is_media = |q: &Request| matches!(q.kind, RequestKind::Part | RequestKind::Segment);
     // New media requests after answering the first three parts, each taking `secs`.
     let run = |secs: f64| {
-        let t = Instant::ZERO;
-        let mut s =
-            aulos_client::Session::new("http://o/demo/master.m3u8", SessionConfig::default(), t)
-                .expect("session");
-        let root = next_requests(&mut s);
-        answer(&mut s, &root[0], master, t);
-        let pl = next_requests(&mut s);
-        let q = pl
-            .iter()
-            .find(|q| matches!(q.kind, RequestKind::MediaPlaylist { .. }))
-            .expect("media playlist requested");
-        answer(&mut s, q, &media, t);
-        let mut parts: Vec<Request> = next_requests(&mut s)
-            .into_iter()
-            .filter(|q| is_media(q))
-            .collect();
+        let (mut s, after) = started(SessionConfig::default(), master, &media);
+        let mut parts: Vec<Request> = after.into_iter().filter(|q| is_media(q)).collect();
         assert_eq!(parts.len(), 4, "listed parts asked for at once");
         let mut new = Vec::new();
-        let mut now = t;
+        let mut now = Instant::ZERO;
         for q in parts.drain(..3) {
             let first = now;
             now = first + Duration::from_secs_f64(secs);

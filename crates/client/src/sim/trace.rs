@@ -60,6 +60,28 @@ impl Trace {
         Ok(t)
     }
 
+    /// Every `*.json` trace in `dir`, by file name, each named after its file
+    /// unless it names itself.
+    pub fn load_dir(dir: &std::path::Path) -> Result<Vec<Trace>, Error> {
+        let io = |e: std::io::Error| Error::Trace(format!("{}: {e}", dir.display()));
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .map_err(io)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|f| {
+                let name = f
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                Trace::from_json(&name, &std::fs::read_to_string(f).map_err(io)?)
+            })
+            .collect()
+    }
+
     /// Build a trace in code (synthetic shapes for tests).
     pub fn new(name: &str, rtt: Duration, steps: Vec<(Duration, Bitrate)>) -> Self {
         Trace {
