@@ -360,7 +360,7 @@ impl Session {
     fn media_cap(&self) -> usize {
         let cap = self.cfg.max_media_in_flight;
         match (self.last_media_rate, self.wire_rate) {
-            (Some((rate, _)), Some((r, cost))) if r == self.current && rate < cost => {
+            (Some(rate), Some((r, cost))) if r == self.current && rate < cost => {
                 cap.min(THIN_IN_FLIGHT)
             }
             _ => cap,

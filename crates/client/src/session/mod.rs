@@ -217,8 +217,9 @@ pub struct Session {
     thin_until: Option<Instant>,
     /// Time of the latest event.
     last_now: Instant,
-    /// Throughput of the last completed media response (bits/s) and when it ended.
-    last_media_rate: Option<(f64, Instant)>,
+    /// Throughput of the last completed media response, bits/s (wire bytes over first
+    /// to last byte).
+    last_media_rate: Option<f64>,
     stats: SessionStats,
 }
 
@@ -533,7 +534,7 @@ impl Session {
                             let secs = last_byte.saturating_since(first_byte).as_secs_f64();
                             if secs > 0.0 {
                                 let rate = (bytes + header_bytes) as f64 * 8.0 / secs;
-                                self.last_media_rate = Some((rate, last_byte));
+                                self.last_media_rate = Some(rate);
                             }
                         }
                         Pending::Playlist(r) if r.block.is_some() => {
