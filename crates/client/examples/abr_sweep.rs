@@ -4,7 +4,10 @@
 //! below the baseline, and the stalls on traces whose bandwidth never drops under
 //! 80 kb/s (what the lowest rendition costs in low-latency mode, with margin).
 //!
-//! `cargo run -p aulos-client --release --example abr_sweep -- DIR...`
+//! `cargo run -p aulos-client --release --example abr_sweep -- DIR...`; with
+//! `DETAIL=window_ms,horizon_ms,full_ms,up_hold_ms` (or `DETAIL=` for the defaults) it
+//! prints one line per trace for that setting instead, marking those below the
+//! baseline.
 
 use aulos_client::AbrKind;
 use aulos_client::abr::LowLatencyConfig;
@@ -77,7 +80,23 @@ fn main() -> anyhow::Result<()> {
         traces.len()
     );
     if std::env::var_os("DETAIL").is_some() {
-        let ours = run_all(&traces, AbrKind::LowLatency);
+        // DETAIL="window_ms,horizon_ms,full_ms,up_hold_ms" (or empty: defaults).
+        let v: Vec<u64> = std::env::var("DETAIL")
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        let kind = match v[..] {
+            [w, h, f, u] => AbrKind::LowLatencyWith(LowLatencyConfig {
+                fast_down_window: Duration::from_millis(w),
+                fast_down_horizon: Duration::from_millis(h),
+                fast_down_full_horizon: Duration::from_millis(f),
+                fast_down_up_hold: Duration::from_millis(u),
+                ..LowLatencyConfig::default()
+            }),
+            _ => AbrKind::LowLatency,
+        };
+        let ours = run_all(&traces, kind);
         for ((t, o), b) in traces.iter().zip(&ours).zip(&base) {
             let mark = if o.0 < b.0 - 0.05 { "BELOW" } else { "" };
             println!(
