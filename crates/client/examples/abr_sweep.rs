@@ -100,7 +100,7 @@ fn main() -> anyhow::Result<()> {
         for ((t, o), b) in traces.iter().zip(&ours).zip(&base) {
             let mark = if o.0 < b.0 - 0.05 { "BELOW" } else { "" };
             println!(
-                "{:<14} ours {:6.1} ({:2} stalls) base {:6.1} ({:2} stalls) {mark}",
+                "{:<14} ours {:8.3} ({:2} stalls) base {:8.3} ({:2} stalls) {mark}",
                 t.name, o.0, o.1, b.0, b.1
             );
         }
