@@ -49,62 +49,62 @@ fn run_all(traces: &[Trace], kind: AbrKind) -> Vec<(f64, u32)> {
     out
 }
 
+/// The default rule with its fast-down tunables replaced (milliseconds).
+fn setting(window: u64, horizon: u64, full: u64, up_hold: u64) -> LowLatencyConfig {
+    let ms = Duration::from_millis;
+    LowLatencyConfig {
+        fast_down_window: ms(window),
+        fast_down_horizon: ms(horizon),
+        fast_down_full_horizon: ms(full),
+        fast_down_up_hold: ms(up_hold),
+        ..LowLatencyConfig::default()
+    }
+}
+
+/// QoE under the baseline's by more than rounding.
+fn below(ours: f64, base: f64) -> bool {
+    ours < base - 0.05
+}
+
 fn main() -> anyhow::Result<()> {
     let dirs: Vec<String> = std::env::args().skip(1).collect();
     let traces = load(&dirs)?;
-    let sufficient: Vec<bool> = traces
-        .iter()
-        .map(|t| t.steps.iter().all(|s| s.1.bps() >= 80_000))
-        .collect();
     let base = run_all(&traces, AbrKind::HlsJs);
     let base_mean = base.iter().map(|b| b.0).sum::<f64>() / traces.len() as f64;
-    let ms = Duration::from_millis;
-    let mut grid = Vec::new();
-    for window in [1000, 1500, 2000] {
-        for horizon in [750, 500] {
-            for full in [2000, 1200] {
-                for up_hold in [8000, 4000] {
-                    grid.push(LowLatencyConfig {
-                        fast_down_window: ms(window),
-                        fast_down_horizon: ms(horizon),
-                        fast_down_full_horizon: ms(full),
-                        fast_down_up_hold: ms(up_hold),
-                        ..LowLatencyConfig::default()
-                    });
-                }
-            }
-        }
-    }
     println!(
         "hls.js mean QoE {base_mean:.2} over {} traces",
         traces.len()
     );
-    if std::env::var_os("DETAIL").is_some() {
+    if let Ok(detail) = std::env::var("DETAIL") {
         // DETAIL="window_ms,horizon_ms,full_ms,up_hold_ms" (or empty: defaults).
-        let v: Vec<u64> = std::env::var("DETAIL")
-            .unwrap_or_default()
-            .split(',')
-            .filter_map(|x| x.parse().ok())
-            .collect();
+        let v: Vec<u64> = detail.split(',').filter_map(|x| x.parse().ok()).collect();
         let kind = match v[..] {
-            [w, h, f, u] => AbrKind::LowLatencyWith(LowLatencyConfig {
-                fast_down_window: Duration::from_millis(w),
-                fast_down_horizon: Duration::from_millis(h),
-                fast_down_full_horizon: Duration::from_millis(f),
-                fast_down_up_hold: Duration::from_millis(u),
-                ..LowLatencyConfig::default()
-            }),
+            [w, h, f, u] => AbrKind::LowLatencyWith(setting(w, h, f, u)),
             _ => AbrKind::LowLatency,
         };
         let ours = run_all(&traces, kind);
         for ((t, o), b) in traces.iter().zip(&ours).zip(&base) {
-            let mark = if o.0 < b.0 - 0.05 { "BELOW" } else { "" };
+            let mark = if below(o.0, b.0) { "BELOW" } else { "" };
             println!(
                 "{:<14} ours {:8.3} ({:2} stalls) base {:8.3} ({:2} stalls) {mark}",
                 t.name, o.0, o.1, b.0, b.1
             );
         }
         return Ok(());
+    }
+    let sufficient: Vec<bool> = traces
+        .iter()
+        .map(|t| t.steps.iter().all(|s| s.1.bps() >= 80_000))
+        .collect();
+    let mut grid = Vec::new();
+    for window in [1000, 1500, 2000] {
+        for horizon in [750, 500] {
+            for full in [2000, 1200] {
+                for up_hold in [8000, 4000] {
+                    grid.push(setting(window, horizon, full, up_hold));
+                }
+            }
+        }
     }
     for cfg in grid {
         let ours = run_all(&traces, AbrKind::LowLatencyWith(cfg));
@@ -116,10 +116,10 @@ fn main() -> anyhow::Result<()> {
             .enumerate()
             .min_by(|a, b| a.1.total_cmp(&b.1))
             .unwrap_or((0, 0.0));
-        let below = ours
+        let n_below = ours
             .iter()
             .zip(&base)
-            .filter(|(o, b)| o.0 < b.0 - 0.05)
+            .filter(|(o, b)| below(o.0, b.0))
             .count();
         let stalls: u32 = ours
             .iter()
@@ -135,7 +135,7 @@ fn main() -> anyhow::Result<()> {
             cfg.fast_down_up_hold.as_millis(),
             mean,
             (mean - base_mean) / base_mean.abs() * 100.0,
-            below,
+            n_below,
             worst,
             traces[worst_i].name,
             stalls
