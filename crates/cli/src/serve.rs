@@ -42,6 +42,11 @@ pub struct ServeArgs {
     /// Stop after this many seconds (for scripted runs); default: until Ctrl-C.
     #[arg(long)]
     duration_secs: Option<u64>,
+    /// On shutdown, keep serving this many milliseconds after ending every stream
+    /// (ENDLIST), so players that reload on a timer read the final playlist. A
+    /// second Ctrl-C stops at once.
+    #[arg(long, default_value_t = 2000)]
+    end_grace_ms: u64,
 }
 
 fn parse_key(s: &str) -> anyhow::Result<IngestStream> {
@@ -73,6 +78,7 @@ pub fn config(args: &ServeArgs) -> anyhow::Result<OriginConfig> {
             .map(|s| parse_key(s))
             .collect::<anyhow::Result<_>>()?,
         demo: None,
+        end_grace: Duration::from_millis(args.end_grace_ms),
         ..OriginConfig::default()
     };
     cfg.registry.max_streams = args.max_streams;
@@ -119,8 +125,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
     };
     stop.await;
-    eprintln!("shutting down: ending streams");
-    origin.shutdown().await?;
+    eprintln!(
+        "shutting down: streams ended (ENDLIST), serving {} ms more",
+        args.end_grace_ms
+    );
+    tokio::select! {
+        r = origin.shutdown() => r?,
+        _ = tokio::signal::ctrl_c() => eprintln!("stopped"),
+    }
     Ok(())
 }
 

@@ -28,6 +28,12 @@ pub struct OriginConfig {
     pub demo: Option<crate::demo::DemoConfig>,
     /// Connection limits.
     pub conn: ConnLimits,
+    /// How long [`Origin::shutdown`] keeps serving after ending every stream, so
+    /// players that reload on a timer rather than by blocking request (non-LL
+    /// players, hls.js between requests) fetch the final playlist with ENDLIST and
+    /// end cleanly instead of finding the port closed. Two target durations of the
+    /// default segments; zero stops at once (parked requests are still answered).
+    pub end_grace: Duration,
 }
 
 impl Default for OriginConfig {
@@ -39,6 +45,7 @@ impl Default for OriginConfig {
             ingest_limits: IngestLimits::default(),
             demo: Some(crate::demo::DemoConfig::default()),
             conn: ConnLimits::default(),
+            end_grace: Duration::from_secs(2),
         }
     }
 }
@@ -55,6 +62,7 @@ pub struct Origin {
     shutdown: watch::Sender<bool>,
     server: JoinHandle<Result<(), Error>>,
     tasks: Vec<JoinHandle<()>>,
+    end_grace: Duration,
 }
 
 impl Origin {
@@ -109,13 +117,20 @@ impl Origin {
             shutdown,
             server,
             tasks,
+            end_grace: cfg.end_grace,
         })
     }
 
     /// Graceful shutdown: every stream gets ENDLIST (parked requests are answered),
-    /// then the listener stops and open connections drain.
+    /// the origin keeps serving for [`OriginConfig::end_grace`] so every player can
+    /// read the final playlist, then the listener stops and open connections drain.
     pub async fn shutdown(self) -> Result<(), Error> {
         self.registry.end_all(Instant::now());
+        if !self.end_grace.is_zero() {
+            tokio::time::sleep(self.end_grace).await;
+            // A stream an encoder started during the grace ends too.
+            self.registry.end_all(Instant::now());
+        }
         let _ = self.shutdown.send(true);
         for t in self.tasks {
             t.abort();

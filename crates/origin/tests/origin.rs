@@ -12,6 +12,10 @@ use std::time::{Duration, Instant, SystemTime};
 const PART: Duration = Duration::from_millis(192);
 
 async fn origin() -> Origin {
+    origin_with_grace(Duration::ZERO).await
+}
+
+async fn origin_with_grace(end_grace: Duration) -> Origin {
     Origin::start(
         OriginConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -21,6 +25,7 @@ async fn origin() -> Origin {
                 key: StreamKey::new("ingest-key-123").unwrap(),
                 transcode: false,
             }],
+            end_grace,
             ..OriginConfig::default()
         },
         None,
@@ -325,6 +330,55 @@ async fn shutdown_ends_streams_and_answers_parked_requests() {
             .await
             .is_err(),
         "listener closed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_shutdown_begins_players_on_a_reload_timer_still_read_the_final_playlist() {
+    // checklist P-END-01: a player that reloads on a timer (no blocking request
+    // parked at the moment of shutdown) must still see ENDLIST, not a closed port.
+    let o = origin_with_grace(Duration::from_millis(1500)).await;
+    let s = stream(&o);
+    publish(&s, 0, 3);
+    let addr = o.addr;
+    let c = client();
+    let live = c
+        .get(url(&o, "/live/a48/index.m3u8"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!live.contains("#EXT-X-ENDLIST"), "{live}");
+    let shutdown = tokio::spawn(o.shutdown());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The same keep-alive connection, and a new one, both get the final playlist
+    // and the media it lists.
+    for c in [c, reqwest::Client::new()] {
+        let r = c
+            .get(format!("http://{addr}/live/a48/index.m3u8"))
+            .send()
+            .await
+            .expect("still serving during the grace");
+        assert_eq!(r.status(), 200);
+        let text = r.text().await.unwrap();
+        assert!(text.ends_with("#EXT-X-ENDLIST\n"), "{text}");
+        assert!(!text.contains("PRELOAD-HINT"), "{text}");
+        let part = c
+            .get(format!("http://{addr}/live/a48/0.1.m4s"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(part.status(), 200);
+    }
+    assert!(!shutdown.is_finished(), "shutdown waits for the grace");
+    shutdown.await.unwrap().unwrap();
+    assert!(
+        reqwest::get(format!("http://{addr}/healthz"))
+            .await
+            .is_err(),
+        "listener closed after the grace"
     );
 }
 
