@@ -3,12 +3,13 @@
 # non-interactive. Usage: scripts/system-deps.sh [build|test|all]
 #   build: what compiling needs (rodio's ALSA backend)
 #   test:  build + the tools the interop tests and benches drive (ffmpeg, nginx, wrk,
-#          chromium for hls.js via shared/tools/hlsprobe)
+#          chromium for hls.js via shared/tools/hlsprobe, GStreamer with hlsdemux2
+#          and the libav AAC decoder for the GStreamer interop test)
 set -euo pipefail
 set_name=${1:-build}
 pkgs=(pkg-config libasound2-dev)
 if [ "$set_name" != build ]; then
-  pkgs+=(ffmpeg nginx wrk chromium)
+  pkgs+=(ffmpeg nginx wrk chromium gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-libav)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

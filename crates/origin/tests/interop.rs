@@ -2,7 +2,9 @@
 //! - hls.js in headless Chromium (`../shared/tools/hlsprobe`) plays the demo stream in
 //!   low-latency mode for 30 s: 0 stalls, live latency ≤ 2.5 s;
 //! - ffprobe reads the stream's codec, rate and channels; ffmpeg decodes it cleanly;
-//! - ffmpeg pushes ADTS through HTTP ingest and hls.js plays the result.
+//! - ffmpeg pushes ADTS through HTTP ingest and hls.js plays the result;
+//! - GStreamer (`hlsdemux2`) plays the multivariant demo and ends on ENDLIST when the
+//!   origin shuts down.
 //!
 //! Tools missing on a developer machine make these tests skip with a message; with
 //! `CI=true` a missing tool fails them (`.ci/run` installs everything).
@@ -206,6 +208,110 @@ async fn ffprobe_reads_and_ffmpeg_decodes_the_demo() {
         String::from_utf8_lossy(&out.stderr)
     );
     o.shutdown().await.unwrap();
+}
+
+/// `gst-launch-1.0` with the elements the GStreamer test needs, if installed.
+fn have_gstreamer() -> bool {
+    let ok = Command::new("gst-inspect-1.0")
+        .args(["--exists", "hlsdemux2"])
+        .status()
+        .is_ok_and(|s| s.success())
+        && Command::new("gst-inspect-1.0")
+            .args(["--exists", "avdec_aac"])
+            .status()
+            .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(!ci(), "GStreamer (hlsdemux2, avdec_aac) missing on CI");
+        eprintln!("skipping: GStreamer with hlsdemux2 and avdec_aac not installed");
+    }
+    ok
+}
+
+/// (sample rate, channels, seconds, RMS in [0, 1]) of a 16-bit PCM WAV file.
+fn wav_summary(bytes: &[u8]) -> (u32, u16, f64, f64) {
+    assert!(bytes.len() > 44 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WAVE");
+    let (mut pos, mut fmt, mut data) = (12, None, None);
+    while pos + 8 <= bytes.len() {
+        let id = &bytes[pos..pos + 4];
+        let len = u32::from_le_bytes(bytes[pos + 4..pos + 8].try_into().unwrap()) as usize;
+        let body = &bytes[pos + 8..(pos + 8 + len).min(bytes.len())];
+        match id {
+            b"fmt " => fmt = Some(body),
+            b"data" => data = Some(body),
+            _ => {}
+        }
+        pos += 8 + len + (len & 1);
+    }
+    let (fmt, data) = (fmt.expect("fmt chunk"), data.expect("data chunk"));
+    let channels = u16::from_le_bytes([fmt[2], fmt[3]]);
+    let rate = u32::from_le_bytes(fmt[4..8].try_into().unwrap());
+    assert_eq!(u16::from_le_bytes([fmt[14], fmt[15]]), 16, "16-bit PCM");
+    let samples: Vec<f64> = data
+        .chunks_exact(2)
+        .map(|b| f64::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
+        .collect();
+    let rms = (samples.iter().map(|x| x * x).sum::<f64>() / samples.len().max(1) as f64).sqrt();
+    let secs = samples.len() as f64 / f64::from(rate) / f64::from(channels);
+    (rate, channels, secs, rms)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gstreamer_plays_the_demo_and_ends_on_endlist() {
+    // checklist P-END-01 with a real player: GStreamer reloads on a timer (no
+    // blocking requests), so it sees ENDLIST only because the origin keeps serving
+    // for `end_grace` after ending the streams; it then drains and exits 0 (EOS)
+    // instead of failing with "Could not update playlist".
+    let _serial = SERIAL.lock().await;
+    if !have_gstreamer() {
+        return;
+    }
+    let o = start(false).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let wav = std::env::temp_dir().join(format!("aulos-gst-{}.wav", std::process::id()));
+    let uri = format!("uri=http://{}/demo/master.m3u8", o.addr);
+    let location = format!("location={}", wav.display());
+    let mut gst = tokio::process::Command::new("gst-launch-1.0")
+        .args(["-q", "uridecodebin3", &uri, "!", "audioconvert", "!"])
+        .args([
+            "audio/x-raw,format=S16LE",
+            "!",
+            "wavenc",
+            "!",
+            "filesink",
+            &location,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("gst-launch-1.0 runs");
+    let played = Duration::from_secs(10);
+    tokio::time::sleep(played).await;
+    assert!(
+        gst.try_wait().unwrap().is_none(),
+        "GStreamer stopped while the stream was live"
+    );
+    o.shutdown().await.unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(20), gst.wait_with_output())
+        .await
+        .expect("GStreamer ends after ENDLIST")
+        .unwrap();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "GStreamer failed: {log}");
+    let (rate, channels, secs, rms) = wav_summary(&std::fs::read(&wav).unwrap());
+    let _ = std::fs::remove_file(&wav);
+    eprintln!("GStreamer wrote {secs:.2} s, {rate} Hz, {channels} ch, RMS {rms:.3}");
+    assert_eq!((rate, channels), (48_000, 2));
+    // It joins a few segments behind the edge and plays to the last one.
+    assert!(
+        secs >= played.as_secs_f64() - 1.0,
+        "{secs} s decoded: {log}"
+    );
+    assert!(rms > 0.01, "decoded audio is not silence (RMS {rms})");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
