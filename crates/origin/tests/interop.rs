@@ -3,8 +3,8 @@
 //!   low-latency mode for 30 s: 0 stalls, live latency ≤ 2.5 s;
 //! - ffprobe reads the stream's codec, rate and channels; ffmpeg decodes it cleanly;
 //! - ffmpeg pushes ADTS through HTTP ingest and hls.js plays the result;
-//! - GStreamer (`hlsdemux2`) plays the multivariant demo and ends on ENDLIST when the
-//!   origin shuts down.
+//! - GStreamer (`hlsdemux2`) and VLC play the multivariant demo and end on ENDLIST
+//!   when the origin shuts down.
 //!
 //! Tools missing on a developer machine make these tests skip with a message; with
 //! `CI=true` a missing tool fails them (`.ci/run` installs everything).
@@ -21,8 +21,13 @@ fn ci() -> bool {
 }
 
 fn have(tool: &str) -> bool {
+    have_tool(tool, "-version")
+}
+
+/// `tool version_flag` runs and succeeds; skips off CI, fails on CI otherwise.
+fn have_tool(tool: &str, version_flag: &str) -> bool {
     let ok = Command::new(tool)
-        .arg("-version")
+        .arg(version_flag)
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
@@ -309,6 +314,105 @@ async fn gstreamer_plays_the_demo_and_ends_on_endlist() {
     // It joins a few segments behind the edge and plays to the last one.
     assert!(
         secs >= played.as_secs_f64() - 1.0,
+        "{secs} s decoded: {log}"
+    );
+    assert!(rms > 0.01, "decoded audio is not silence (RMS {rms})");
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
+}
+
+/// Runs `cmd` as the unprivileged `nobody` when this process is root: VLC refuses
+/// to run as root.
+fn unprivileged(cmd: &str) -> tokio::process::Command {
+    if is_root() {
+        let mut c = tokio::process::Command::new("runuser");
+        c.args(["-u", "nobody", "--", cmd]);
+        c
+    } else {
+        tokio::process::Command::new(cmd)
+    }
+}
+
+/// `cvlc` is installed and runs (as `nobody` when root).
+fn have_vlc() -> bool {
+    if is_root() {
+        have_tool("runuser", "--version")
+            && Command::new("runuser")
+                .args(["-u", "nobody", "--", "cvlc", "--version"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+            || {
+                assert!(!ci(), "cvlc missing on CI");
+                eprintln!("skipping: cvlc not installed");
+                false
+            }
+    } else {
+        have_tool("cvlc", "--version")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vlc_plays_the_demo_and_ends_on_endlist() {
+    // checklist P-END-01 with VLC's adaptive demux: plays the multivariant demo,
+    // and exits at the end of the stream (ENDLIST) rather than on an error.
+    let _serial = SERIAL.lock().await;
+    if !have_vlc() {
+        return;
+    }
+    let o = start(false).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // A directory the unprivileged user can write (VLC also wants a HOME).
+    let dir = std::env::temp_dir().join(format!("aulos-vlc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let wav = dir.join("out.wav");
+    let mut vlc = unprivileged("cvlc")
+        .env("HOME", &dir)
+        .args(["--intf", "dummy", "--aout", "afile", "--audiofile-file"])
+        .arg(&wav)
+        .args([
+            "--play-and-exit",
+            &format!("http://{}/demo/master.m3u8", o.addr),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("cvlc runs");
+    let played = Duration::from_secs(10);
+    tokio::time::sleep(played).await;
+    assert!(
+        vlc.try_wait().unwrap().is_none(),
+        "VLC stopped while the stream was live"
+    );
+    o.shutdown().await.unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(20), vlc.wait_with_output())
+        .await
+        .expect("VLC ends after ENDLIST")
+        .unwrap();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "VLC failed: {log}");
+    let bytes = std::fs::read(&wav).unwrap_or_else(|e| panic!("{e}: {log}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (rate, channels, secs, rms) = wav_summary(&bytes);
+    eprintln!("VLC wrote {secs:.2} s, {rate} Hz, {channels} ch, RMS {rms:.3}");
+    // Without the origin's end grace VLC also exits 0, but only after "adaptive
+    // demux error: Could not update a48 anymore, disabling".
+    for bad in ["adaptive demux error", "http error", "mp4 demux error"] {
+        assert!(!log.contains(bad), "VLC logged {bad:?}: {log}");
+    }
+    assert_eq!((rate, channels), (48_000, 2));
+    assert!(
+        secs >= played.as_secs_f64() - 2.0,
         "{secs} s decoded: {log}"
     );
     assert!(rms > 0.01, "decoded audio is not silence (RMS {rms})");
