@@ -21,18 +21,17 @@ fn ci() -> bool {
 }
 
 fn have(tool: &str) -> bool {
-    have_tool(tool, "-version")
+    let mut c = Command::new(tool);
+    c.arg("-version");
+    runs(c, tool)
 }
 
-/// `tool version_flag` runs and succeeds; skips off CI, fails on CI otherwise.
-fn have_tool(tool: &str, version_flag: &str) -> bool {
-    let ok = Command::new(tool)
-        .arg(version_flag)
-        .output()
-        .is_ok_and(|o| o.status.success());
+/// `check` runs and succeeds; otherwise the test skips (fails on CI).
+fn runs(mut check: Command, what: &str) -> bool {
+    let ok = check.output().is_ok_and(|o| o.status.success());
     if !ok {
-        assert!(!ci(), "{tool} missing on CI");
-        eprintln!("skipping: {tool} not installed");
+        assert!(!ci(), "{what} missing on CI");
+        eprintln!("skipping: {what} not installed");
     }
     ok
 }
@@ -215,21 +214,30 @@ async fn ffprobe_reads_and_ffmpeg_decodes_the_demo() {
     o.shutdown().await.unwrap();
 }
 
-/// `gst-launch-1.0` with the elements the GStreamer test needs, if installed.
-fn have_gstreamer() -> bool {
-    let ok = Command::new("gst-inspect-1.0")
-        .args(["--exists", "hlsdemux2"])
-        .status()
-        .is_ok_and(|s| s.success())
-        && Command::new("gst-inspect-1.0")
-            .args(["--exists", "avdec_aac"])
-            .status()
-            .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(!ci(), "GStreamer (hlsdemux2, avdec_aac) missing on CI");
-        eprintln!("skipping: GStreamer with hlsdemux2 and avdec_aac not installed");
+/// `gst-inspect-1.0 --exists ELEMENT`.
+fn gst_element(element: &str) -> Command {
+    let mut c = Command::new("gst-inspect-1.0");
+    c.args(["--exists", element]);
+    c
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
+}
+
+/// `cmd`, run as the unprivileged `nobody` when this process is root (VLC refuses
+/// to run as root).
+fn unprivileged(cmd: &str) -> Command {
+    if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "nobody", "--", cmd]);
+        c
+    } else {
+        Command::new(cmd)
     }
-    ok
 }
 
 /// (sample rate, channels, seconds, RMS in [0, 1]) of a 16-bit PCM WAV file.
@@ -260,6 +268,56 @@ fn wav_summary(bytes: &[u8]) -> (u32, u16, f64, f64) {
     (rate, channels, secs, rms)
 }
 
+/// How long the player tests play the live demo before the origin shuts down.
+const PLAYED: Duration = Duration::from_secs(10);
+
+/// Runs `player`, which plays `url` of a running origin and writes 16-bit WAV to
+/// `wav`, for [`PLAYED`] (it must still be running then), shuts the origin down,
+/// and waits for the player to end. Checks it exited 0 with at least
+/// `PLAYED - slack` of non-silent 48 kHz stereo, and returns its log.
+async fn play_until_shutdown(
+    o: Origin,
+    mut player: Command,
+    name: &str,
+    wav: &std::path::Path,
+    slack: Duration,
+) -> String {
+    player
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut player = tokio::process::Command::from(player)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{name} runs: {e}"));
+    tokio::time::sleep(PLAYED).await;
+    assert!(
+        player.try_wait().unwrap().is_none(),
+        "{name} stopped while the stream was live"
+    );
+    o.shutdown().await.unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(20), player.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("{name} ends after ENDLIST"))
+        .unwrap();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{name} failed: {log}");
+    let bytes = std::fs::read(wav).unwrap_or_else(|e| panic!("{e}: {log}"));
+    let (rate, channels, secs, rms) = wav_summary(&bytes);
+    eprintln!("{name} wrote {secs:.2} s, {rate} Hz, {channels} ch, RMS {rms:.3}");
+    assert_eq!((rate, channels), (48_000, 2));
+    // Players join a few segments behind the edge and play to the last one.
+    assert!(
+        secs >= (PLAYED - slack).as_secs_f64(),
+        "{secs} s decoded: {log}"
+    );
+    assert!(rms > 0.01, "decoded audio is not silence (RMS {rms})");
+    log
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gstreamer_plays_the_demo_and_ends_on_endlist() {
     // checklist P-END-01 with a real player: GStreamer reloads on a timer (no
@@ -267,93 +325,31 @@ async fn gstreamer_plays_the_demo_and_ends_on_endlist() {
     // for `end_grace` after ending the streams; it then drains and exits 0 (EOS)
     // instead of failing with "Could not update playlist".
     let _serial = SERIAL.lock().await;
-    if !have_gstreamer() {
+    if !runs(gst_element("hlsdemux2"), "GStreamer hlsdemux2")
+        || !runs(gst_element("avdec_aac"), "GStreamer avdec_aac")
+    {
         return;
     }
     let o = start(false).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let wav = std::env::temp_dir().join(format!("aulos-gst-{}.wav", std::process::id()));
-    let uri = format!("uri=http://{}/demo/master.m3u8", o.addr);
-    let location = format!("location={}", wav.display());
-    let mut gst = tokio::process::Command::new("gst-launch-1.0")
-        .args(["-q", "uridecodebin3", &uri, "!", "audioconvert", "!"])
-        .args([
-            "audio/x-raw,format=S16LE",
-            "!",
-            "wavenc",
-            "!",
-            "filesink",
-            &location,
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("gst-launch-1.0 runs");
-    let played = Duration::from_secs(10);
-    tokio::time::sleep(played).await;
-    assert!(
-        gst.try_wait().unwrap().is_none(),
-        "GStreamer stopped while the stream was live"
-    );
-    o.shutdown().await.unwrap();
-    let out = tokio::time::timeout(Duration::from_secs(20), gst.wait_with_output())
-        .await
-        .expect("GStreamer ends after ENDLIST")
-        .unwrap();
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "GStreamer failed: {log}");
-    let (rate, channels, secs, rms) = wav_summary(&std::fs::read(&wav).unwrap());
+    let mut gst = Command::new("gst-launch-1.0");
+    gst.args([
+        "-q",
+        "uridecodebin3",
+        &format!("uri=http://{}/demo/master.m3u8", o.addr),
+    ])
+    .args([
+        "!",
+        "audioconvert",
+        "!",
+        "audio/x-raw,format=S16LE",
+        "!",
+        "wavenc",
+    ])
+    .args(["!", "filesink", &format!("location={}", wav.display())]);
+    play_until_shutdown(o, gst, "GStreamer", &wav, Duration::from_secs(1)).await;
     let _ = std::fs::remove_file(&wav);
-    eprintln!("GStreamer wrote {secs:.2} s, {rate} Hz, {channels} ch, RMS {rms:.3}");
-    assert_eq!((rate, channels), (48_000, 2));
-    // It joins a few segments behind the edge and plays to the last one.
-    assert!(
-        secs >= played.as_secs_f64() - 1.0,
-        "{secs} s decoded: {log}"
-    );
-    assert!(rms > 0.01, "decoded audio is not silence (RMS {rms})");
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
-}
-
-/// Runs `cmd` as the unprivileged `nobody` when this process is root: VLC refuses
-/// to run as root.
-fn unprivileged(cmd: &str) -> tokio::process::Command {
-    if is_root() {
-        let mut c = tokio::process::Command::new("runuser");
-        c.args(["-u", "nobody", "--", cmd]);
-        c
-    } else {
-        tokio::process::Command::new(cmd)
-    }
-}
-
-/// `cvlc` is installed and runs (as `nobody` when root).
-fn have_vlc() -> bool {
-    if is_root() {
-        have_tool("runuser", "--version")
-            && Command::new("runuser")
-                .args(["-u", "nobody", "--", "cvlc", "--version"])
-                .output()
-                .is_ok_and(|o| o.status.success())
-            || {
-                assert!(!ci(), "cvlc missing on CI");
-                eprintln!("skipping: cvlc not installed");
-                false
-            }
-    } else {
-        have_tool("cvlc", "--version")
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -361,7 +357,9 @@ async fn vlc_plays_the_demo_and_ends_on_endlist() {
     // checklist P-END-01 with VLC's adaptive demux: plays the multivariant demo,
     // and exits at the end of the stream (ENDLIST) rather than on an error.
     let _serial = SERIAL.lock().await;
-    if !have_vlc() {
+    let mut version = unprivileged("cvlc");
+    version.arg("--version");
+    if !runs(version, "cvlc") {
         return;
     }
     let o = start(false).await;
@@ -371,51 +369,21 @@ async fn vlc_plays_the_demo_and_ends_on_endlist() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
     let wav = dir.join("out.wav");
-    let mut vlc = unprivileged("cvlc")
-        .env("HOME", &dir)
+    let mut vlc = unprivileged("cvlc");
+    vlc.env("HOME", &dir)
         .args(["--intf", "dummy", "--aout", "afile", "--audiofile-file"])
         .arg(&wav)
         .args([
             "--play-and-exit",
             &format!("http://{}/demo/master.m3u8", o.addr),
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("cvlc runs");
-    let played = Duration::from_secs(10);
-    tokio::time::sleep(played).await;
-    assert!(
-        vlc.try_wait().unwrap().is_none(),
-        "VLC stopped while the stream was live"
-    );
-    o.shutdown().await.unwrap();
-    let out = tokio::time::timeout(Duration::from_secs(20), vlc.wait_with_output())
-        .await
-        .expect("VLC ends after ENDLIST")
-        .unwrap();
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "VLC failed: {log}");
-    let bytes = std::fs::read(&wav).unwrap_or_else(|e| panic!("{e}: {log}"));
+        ]);
+    let log = play_until_shutdown(o, vlc, "VLC", &wav, Duration::from_secs(2)).await;
     let _ = std::fs::remove_dir_all(&dir);
-    let (rate, channels, secs, rms) = wav_summary(&bytes);
-    eprintln!("VLC wrote {secs:.2} s, {rate} Hz, {channels} ch, RMS {rms:.3}");
     // Without the origin's end grace VLC also exits 0, but only after "adaptive
     // demux error: Could not update a48 anymore, disabling".
     for bad in ["adaptive demux error", "http error", "mp4 demux error"] {
         assert!(!log.contains(bad), "VLC logged {bad:?}: {log}");
     }
-    assert_eq!((rate, channels), (48_000, 2));
-    assert!(
-        secs >= played.as_secs_f64() - 2.0,
-        "{secs} s decoded: {log}"
-    );
-    assert!(rms > 0.01, "decoded audio is not silence (RMS {rms})");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
