@@ -403,6 +403,10 @@ async fn run(
             "ingest takes PUT, POST or SOURCE",
         );
     }
+    if st.draining.load(std::sync::atomic::Ordering::Acquire) {
+        st.metrics.request("ingest", 503);
+        return status(StatusCode::SERVICE_UNAVAILABLE, "origin shutting down");
+    }
     let Some(cfg) = resolve(&st.ingest, &target, &headers).cloned() else {
         st.metrics.request("ingest", 401);
         let mut r = status(StatusCode::UNAUTHORIZED, "unknown stream key");

@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use bytes::Bytes;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 const M3U8: &str = "application/vnd.apple.mpegurl";
@@ -31,7 +32,7 @@ pub fn router(state: AppState) -> Router {
         .route("/index.html", get(page))
         .route("/hls.min.js", get(hls_js))
         .route("/streams.json", get(streams_json))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/ingest/{target}", any(crate::ingest::ingest))
         .route("/{stream}/master.m3u8", get(master))
@@ -39,6 +40,15 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { not_found(Duration::from_secs(1)) })
         .layer(axum::middleware::map_response(cors))
         .with_state(state)
+}
+
+/// `ok` while serving, 503 `draining` once shutdown has begun.
+async fn healthz(State(st): State<AppState>) -> Response {
+    if st.draining.load(Ordering::Acquire) {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response()
+    } else {
+        "ok\n".into_response()
+    }
 }
 
 async fn cors(mut resp: Response) -> Response {

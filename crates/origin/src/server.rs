@@ -7,6 +7,7 @@ use crate::{Error, routes};
 use aulos_registry::{Registry, RegistryConfig};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -63,6 +64,7 @@ pub struct Origin {
     server: JoinHandle<Result<(), Error>>,
     tasks: Vec<JoinHandle<()>>,
     end_grace: Duration,
+    draining: Arc<AtomicBool>,
 }
 
 impl Origin {
@@ -79,7 +81,9 @@ impl Origin {
             viewers: Arc::new(Viewers::default()),
             ingest: Arc::new(cfg.ingest.clone()),
             ingest_limits: cfg.ingest_limits,
+            draining: Arc::new(AtomicBool::new(false)),
         };
+        let draining = state.draining.clone();
         let (shutdown, rx) = watch::channel(false);
         let mut tasks = Vec::new();
         if let Some(demo) = cfg.demo.clone() {
@@ -118,17 +122,21 @@ impl Origin {
             server,
             tasks,
             end_grace: cfg.end_grace,
+            draining,
         })
     }
 
     /// Graceful shutdown: every stream gets ENDLIST (parked requests are answered),
     /// the origin keeps serving for [`OriginConfig::end_grace`] so every player can
-    /// read the final playlist, then the listener stops and open connections drain.
+    /// read the final playlist (meanwhile `/healthz` answers 503 and new ingest is
+    /// refused), then the listener stops and open connections drain.
     pub async fn shutdown(self) -> Result<(), Error> {
+        self.draining.store(true, Ordering::Release);
         self.registry.end_all(Instant::now());
         if !self.end_grace.is_zero() {
             tokio::time::sleep(self.end_grace).await;
-            // A stream an encoder started during the grace ends too.
+            // A publisher that connected just before the shutdown began gets its
+            // stream only with its first frames: that stream ends too.
             self.registry.end_all(Instant::now());
         }
         let _ = self.shutdown.send(true);

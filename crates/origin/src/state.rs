@@ -6,6 +6,7 @@ use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 /// A stream publishers may push to over HTTP ingest.
@@ -33,6 +34,10 @@ pub struct AppState {
     pub ingest: Arc<Vec<IngestStream>>,
     /// Ingest limits.
     pub ingest_limits: IngestLimits,
+    /// Set when [`Origin::shutdown`](crate::Origin::shutdown) begins: while the origin
+    /// drains, `/healthz` answers 503 (load balancers stop sending new viewers) and
+    /// new ingest is refused; playlists and media are served as usual.
+    pub draining: Arc<AtomicBool>,
 }
 
 /// Bounds on one ingest connection.

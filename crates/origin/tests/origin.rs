@@ -351,6 +351,8 @@ async fn after_shutdown_begins_players_on_a_reload_timer_still_read_the_final_pl
         .await
         .unwrap();
     assert!(!live.contains("#EXT-X-ENDLIST"), "{live}");
+    let health = c.get(url(&o, "/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
     let shutdown = tokio::spawn(o.shutdown());
     tokio::time::sleep(Duration::from_millis(300)).await;
     // The same keep-alive connection, and a new one, both get the final playlist
@@ -372,6 +374,22 @@ async fn after_shutdown_begins_players_on_a_reload_timer_still_read_the_final_pl
             .unwrap();
         assert_eq!(part.status(), 200);
     }
+    // Meanwhile the origin says it is draining, and refuses new publishers.
+    let c = client();
+    let health = c
+        .get(format!("http://{addr}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 503);
+    assert_eq!(health.text().await.unwrap(), "draining\n");
+    let put = c
+        .put(format!("http://{addr}/ingest/ingest-key-123"))
+        .body(vec![0xFFu8, 0xF1, 0x50, 0x80])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 503, "no new ingest while draining");
     assert!(!shutdown.is_finished(), "shutdown waits for the grace");
     shutdown.await.unwrap().unwrap();
     assert!(
