@@ -241,31 +241,21 @@ fn unprivileged(cmd: &str) -> Command {
 }
 
 /// (sample rate, channels, seconds, RMS in [0, 1]) of a 16-bit PCM WAV file.
-fn wav_summary(bytes: &[u8]) -> (u32, u16, f64, f64) {
-    assert!(bytes.len() > 44 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WAVE");
-    let (mut pos, mut fmt, mut data) = (12, None, None);
-    while pos + 8 <= bytes.len() {
-        let id = &bytes[pos..pos + 4];
-        let len = u32::from_le_bytes(bytes[pos + 4..pos + 8].try_into().unwrap()) as usize;
-        let body = &bytes[pos + 8..(pos + 8 + len).min(bytes.len())];
-        match id {
-            b"fmt " => fmt = Some(body),
-            b"data" => data = Some(body),
-            _ => {}
-        }
-        pos += 8 + len + (len & 1);
-    }
-    let (fmt, data) = (fmt.expect("fmt chunk"), data.expect("data chunk"));
-    let channels = u16::from_le_bytes([fmt[2], fmt[3]]);
-    let rate = u32::from_le_bytes(fmt[4..8].try_into().unwrap());
-    assert_eq!(u16::from_le_bytes([fmt[14], fmt[15]]), 16, "16-bit PCM");
-    let samples: Vec<f64> = data
-        .chunks_exact(2)
-        .map(|b| f64::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
+fn wav_summary(path: &std::path::Path) -> (u32, u16, f64, f64) {
+    let mut wav = hound::WavReader::open(path).expect("a WAV file");
+    let spec = wav.spec();
+    assert_eq!(
+        (spec.bits_per_sample, spec.sample_format),
+        (16, hound::SampleFormat::Int),
+        "16-bit PCM"
+    );
+    let samples: Vec<f64> = wav
+        .samples::<i16>()
+        .map(|s| f64::from(s.expect("whole samples")) / 32768.0)
         .collect();
     let rms = (samples.iter().map(|x| x * x).sum::<f64>() / samples.len().max(1) as f64).sqrt();
-    let secs = samples.len() as f64 / f64::from(rate) / f64::from(channels);
-    (rate, channels, secs, rms)
+    let secs = samples.len() as f64 / f64::from(spec.sample_rate) / f64::from(spec.channels);
+    (spec.sample_rate, spec.channels, secs, rms)
 }
 
 /// How long the player tests play the live demo before the origin shuts down.
@@ -305,8 +295,8 @@ async fn play_until_shutdown(
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "{name} failed: {log}");
-    let bytes = std::fs::read(wav).unwrap_or_else(|e| panic!("{e}: {log}"));
-    let (rate, channels, secs, rms) = wav_summary(&bytes);
+    assert!(wav.exists(), "{name} wrote no WAV: {log}");
+    let (rate, channels, secs, rms) = wav_summary(wav);
     eprintln!("{name} wrote {secs:.2} s, {rate} Hz, {channels} ch, RMS {rms:.3}");
     assert_eq!((rate, channels), (48_000, 2));
     // Players join a few segments behind the edge and play to the last one.
