@@ -3,8 +3,8 @@
 //!   low-latency mode for 30 s: 0 stalls, live latency ≤ 2.5 s;
 //! - ffprobe reads the stream's codec, rate and channels; ffmpeg decodes it cleanly;
 //! - ffmpeg pushes ADTS through HTTP ingest and hls.js plays the result;
-//! - GStreamer (`hlsdemux2`) and VLC play the multivariant demo and end on ENDLIST
-//!   when the origin shuts down.
+//! - GStreamer (`hlsdemux2`), VLC and ffmpeg play the multivariant demo and end on
+//!   ENDLIST when the origin shuts down.
 //!
 //! Tools missing on a developer machine make these tests skip with a message; with
 //! `CI=true` a missing tool fails them (`.ci/run` installs everything).
@@ -340,6 +340,29 @@ async fn gstreamer_plays_the_demo_and_ends_on_endlist() {
     .args(["!", "filesink", &format!("location={}", wav.display())]);
     play_until_shutdown(o, gst, "GStreamer", &wav, Duration::from_secs(1)).await;
     let _ = std::fs::remove_file(&wav);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ffmpeg_plays_the_demo_and_ends_on_endlist() {
+    // checklist P-END-01 with ffmpeg's HLS demuxer (reloads on a timer): decodes the
+    // multivariant demo until ENDLIST and exits 0 with nothing on stderr (without
+    // the origin's end grace: "Connection refused" on every reload).
+    let _serial = SERIAL.lock().await;
+    if !have("ffmpeg") {
+        return;
+    }
+    let o = start(false).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let wav = std::env::temp_dir().join(format!("aulos-ffmpeg-{}.wav", std::process::id()));
+    let mut ffmpeg = Command::new("ffmpeg");
+    ffmpeg
+        .args(["-nostdin", "-v", "error", "-y", "-i"])
+        .arg(format!("http://{}/demo/master.m3u8", o.addr))
+        .args(["-c:a", "pcm_s16le"])
+        .arg(&wav);
+    let log = play_until_shutdown(o, ffmpeg, "ffmpeg", &wav, Duration::from_secs(1)).await;
+    let _ = std::fs::remove_file(&wav);
+    assert!(log.trim().is_empty(), "ffmpeg reported errors: {log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
