@@ -261,17 +261,21 @@ fn wav_summary(path: &std::path::Path) -> (u32, u16, f64, f64) {
 /// How long the player tests play the live demo before the origin shuts down.
 const PLAYED: Duration = Duration::from_secs(10);
 
-/// Runs `player`, which plays `url` of a running origin and writes 16-bit WAV to
-/// `wav`, for [`PLAYED`] (it must still be running then), shuts the origin down,
-/// and waits for the player to end. Checks it exited 0 with at least
-/// `PLAYED - slack` of non-silent 48 kHz stereo, and returns its log.
-async fn play_until_shutdown(
-    o: Origin,
-    mut player: Command,
+/// Starts an origin with the demo stream, lets it run 3 s, and runs the command
+/// `player(url)` builds, which plays the demo's multivariant playlist at `url` and
+/// writes 16-bit WAV to `wav`, for [`PLAYED`] (it must still be running then); then
+/// shuts the origin down and waits for the player to end. Checks it exited 0 with
+/// at least `PLAYED - slack` of non-silent 48 kHz stereo, removes the WAV, and
+/// returns the player's log.
+async fn play_demo_until_shutdown(
     name: &str,
     wav: &std::path::Path,
     slack: Duration,
+    player: impl FnOnce(&str) -> Command,
 ) -> String {
+    let o = start(false).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut player = player(&format!("http://{}/demo/master.m3u8", o.addr));
     player
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
@@ -297,6 +301,7 @@ async fn play_until_shutdown(
     assert!(out.status.success(), "{name} failed: {log}");
     assert!(wav.exists(), "{name} wrote no WAV: {log}");
     let (rate, channels, secs, rms) = wav_summary(wav);
+    let _ = std::fs::remove_file(wav);
     eprintln!("{name} wrote {secs:.2} s, {rate} Hz, {channels} ch, RMS {rms:.3}");
     assert_eq!((rate, channels), (48_000, 2));
     // Players join a few segments behind the edge and play to the last one.
@@ -320,26 +325,21 @@ async fn gstreamer_plays_the_demo_and_ends_on_endlist() {
     {
         return;
     }
-    let o = start(false).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
     let wav = std::env::temp_dir().join(format!("aulos-gst-{}.wav", std::process::id()));
-    let mut gst = Command::new("gst-launch-1.0");
-    gst.args([
-        "-q",
-        "uridecodebin3",
-        &format!("uri=http://{}/demo/master.m3u8", o.addr),
-    ])
-    .args([
-        "!",
-        "audioconvert",
-        "!",
-        "audio/x-raw,format=S16LE",
-        "!",
-        "wavenc",
-    ])
-    .args(["!", "filesink", &format!("location={}", wav.display())]);
-    play_until_shutdown(o, gst, "GStreamer", &wav, Duration::from_secs(1)).await;
-    let _ = std::fs::remove_file(&wav);
+    play_demo_until_shutdown("GStreamer", &wav, Duration::from_secs(1), |url| {
+        let mut gst = Command::new("gst-launch-1.0");
+        gst.args(["-q", "uridecodebin3", &format!("uri={url}")])
+            .args(["!", "audioconvert", "!", "audio/x-raw,format=S16LE"])
+            .args([
+                "!",
+                "wavenc",
+                "!",
+                "filesink",
+                &format!("location={}", wav.display()),
+            ]);
+        gst
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -351,17 +351,24 @@ async fn ffmpeg_plays_the_demo_and_ends_on_endlist() {
     if !have("ffmpeg") {
         return;
     }
-    let o = start(false).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
     let wav = std::env::temp_dir().join(format!("aulos-ffmpeg-{}.wav", std::process::id()));
-    let mut ffmpeg = Command::new("ffmpeg");
-    ffmpeg
-        .args(["-nostdin", "-v", "error", "-y", "-i"])
-        .arg(format!("http://{}/demo/master.m3u8", o.addr))
-        .args(["-c:a", "pcm_s16le"])
-        .arg(&wav);
-    let log = play_until_shutdown(o, ffmpeg, "ffmpeg", &wav, Duration::from_secs(1)).await;
-    let _ = std::fs::remove_file(&wav);
+    let log = play_demo_until_shutdown("ffmpeg", &wav, Duration::from_secs(1), |url| {
+        let mut ffmpeg = Command::new("ffmpeg");
+        ffmpeg
+            .args([
+                "-nostdin",
+                "-v",
+                "error",
+                "-y",
+                "-i",
+                url,
+                "-c:a",
+                "pcm_s16le",
+            ])
+            .arg(&wav);
+        ffmpeg
+    })
+    .await;
     assert!(log.trim().is_empty(), "ffmpeg reported errors: {log}");
 }
 
@@ -375,22 +382,20 @@ async fn vlc_plays_the_demo_and_ends_on_endlist() {
     if !runs(version, "cvlc") {
         return;
     }
-    let o = start(false).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
     // A directory the unprivileged user can write (VLC also wants a HOME).
     let dir = std::env::temp_dir().join(format!("aulos-vlc-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
     let wav = dir.join("out.wav");
-    let mut vlc = unprivileged("cvlc");
-    vlc.env("HOME", &dir)
-        .args(["--intf", "dummy", "--aout", "afile", "--audiofile-file"])
-        .arg(&wav)
-        .args([
-            "--play-and-exit",
-            &format!("http://{}/demo/master.m3u8", o.addr),
-        ]);
-    let log = play_until_shutdown(o, vlc, "VLC", &wav, Duration::from_secs(2)).await;
+    let log = play_demo_until_shutdown("VLC", &wav, Duration::from_secs(2), |url| {
+        let mut vlc = unprivileged("cvlc");
+        vlc.env("HOME", &dir)
+            .args(["--intf", "dummy", "--aout", "afile", "--audiofile-file"])
+            .arg(&wav)
+            .args(["--play-and-exit", url]);
+        vlc
+    })
+    .await;
     let _ = std::fs::remove_dir_all(&dir);
     // Without the origin's end grace VLC also exits 0, but only after "adaptive
     // demux error: Could not update a48 anymore, disabling".
