@@ -4,9 +4,12 @@
 //!    against nginx serving the same bytes from disk, in the same run (alternating,
 //!    two rounds each). Needs `wrk` and `nginx` (scripts/system-deps.sh test).
 //! 2. 10,000 parked blocking playlist reloads (`_HLS_msn`/`_HLS_part` of the next
-//!    part) over 40 HTTP/2 connections: time from the start of `publish_part` to each
-//!    response's arrival, p50/p99/max over 3 rounds; origin RSS growth per parked
-//!    request.
+//!    part) over 40 HTTP/2 connections × 250 streams: time from the start of
+//!    `publish_part` to each response's arrival (client: `h2load`, a separate
+//!    process, or reqwest in this process when h2load is missing) and to its release
+//!    by the origin, p50/p99/max over 3 rounds; RSS growth per parked request.
+//! 3. Reference: the same h2load burst of 10,000 requests for a playlist that is
+//!    already there, from the origin and from nginx (HTTP/2) serving the same bytes.
 
 use aulos_manifest::LiveConfig;
 use aulos_origin::{Origin, OriginConfig};
@@ -61,9 +64,10 @@ fn free_port() -> u16 {
 }
 
 /// Start nginx serving `root` on a free port; returns (port, child pid file dir).
-fn nginx(root: &std::path::Path) -> Option<(u16, std::path::PathBuf)> {
+/// nginx on a free port serving `root`; HTTP/2 (h2c prior knowledge) when `h2`.
+fn nginx(root: &std::path::Path, h2: bool) -> Option<(u16, std::path::PathBuf)> {
     let port = free_port();
-    let dir = std::env::temp_dir().join(format!("aulos-nginx-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("aulos-nginx-{}-{h2}", std::process::id()));
     std::fs::create_dir_all(dir.join("logs")).ok()?;
     let conf = format!(
         "worker_processes 2;\ndaemon on;\npid {d}/nginx.pid;\nerror_log {d}/logs/error.log;\n\
@@ -71,9 +75,10 @@ fn nginx(root: &std::path::Path) -> Option<(u16, std::path::PathBuf)> {
          http {{ access_log off; sendfile on; tcp_nopush on; keepalive_requests 1000000;\n\
            client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};\n\
            types {{ audio/mp4 m4s; }}\n\
-           server {{ listen 127.0.0.1:{port}; root {r}; location / {{ add_header Cache-Control \"public, max-age=6\"; }} }} }}\n",
+           server {{ listen 127.0.0.1:{port}{h2}; http2_max_concurrent_streams 256; root {r}; location / {{ add_header Cache-Control \"public, max-age=6\"; }} }} }}\n",
         d = dir.display(),
-        r = root.display()
+        r = root.display(),
+        h2 = if h2 { " http2" } else { "" },
     );
     std::fs::write(dir.join("nginx.conf"), conf).ok()?;
     let st = Command::new("nginx")
@@ -89,7 +94,138 @@ fn stop_nginx(dir: &std::path::Path) {
         .args(["-c", &dir.join("nginx.conf").display().to_string(), "-p"])
         .arg(dir)
         .args(["-s", "stop"])
+        .stderr(std::process::Stdio::null())
         .status();
+}
+
+/// Polls `/metrics` until `n` requests are parked in the origin (at most 20 s).
+fn wait_parked(crt: &tokio::runtime::Runtime, addr: SocketAddr, n: u64) {
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(20) {
+        let m = crt.block_on(async {
+            reqwest::get(format!("http://{addr}/metrics"))
+                .await
+                .expect("metrics")
+                .text()
+                .await
+                .expect("text")
+        });
+        let parked: u64 = m
+            .lines()
+            .find(|l| l.starts_with("aulos_parked_requests "))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            .unwrap_or(0);
+        if parked >= n {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// One round with `h2load` (nghttp2's HTTP/2 load generator, a separate C process)
+/// as the client: 10,000 requests on 40 connections × 250 streams; once all are
+/// parked, `parked()` then `publish()`. `--log-file` gives each response's end
+/// time: returns publish → end of each response, in ms.
+fn h2load_parked(
+    crt: &tokio::runtime::Runtime,
+    addr: SocketAddr,
+    url: &str,
+    parked: impl FnOnce(),
+    publish: impl FnOnce(),
+) -> Option<Vec<f64>> {
+    let log = std::env::temp_dir().join(format!("aulos-h2load-{}.tsv", std::process::id()));
+    let mut child = Command::new("h2load")
+        .args([
+            "-n10000",
+            "-c40",
+            "-m250",
+            "-t1",
+            "-H",
+            "accept-encoding: gzip",
+        ])
+        .arg(format!("--log-file={}", log.display()))
+        .arg(url)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    wait_parked(crt, addr, 10_000);
+    parked();
+    let t0 = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .ok()?
+        .as_micros() as f64;
+    publish();
+    let ok = child.wait().ok()?.success();
+    let text = std::fs::read_to_string(&log).ok()?;
+    let _ = std::fs::remove_file(&log);
+    let ends: Vec<f64> = text
+        .lines()
+        .filter_map(|l| {
+            let mut c = l.split('\t');
+            let start: f64 = c.next()?.parse().ok()?;
+            let status: u16 = c.next()?.parse().ok()?;
+            let dur: f64 = c.next()?.parse().ok()?;
+            (status == 200).then(|| (start + dur - t0) / 1e3)
+        })
+        .collect();
+    (ok && ends.len() == 10_000).then_some(ends)
+}
+
+/// The same round with reqwest in this process (on `crt`) when h2load is missing.
+fn reqwest_parked(
+    crt: &tokio::runtime::Runtime,
+    addr: SocketAddr,
+    url: &str,
+    parked: impl FnOnce(),
+    publish: impl FnOnce(),
+) -> Option<Vec<f64>> {
+    let clients: Vec<reqwest::Client> = (0..40)
+        .map(|_| {
+            reqwest::Client::builder()
+                .http2_prior_knowledge()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client")
+        })
+        .collect();
+    let tasks: Vec<_> = (0..10_000)
+        .map(|i| {
+            let c = clients[i % clients.len()].clone();
+            let url = url.to_owned();
+            crt.spawn(async move {
+                let r = c.get(&url).send().await.ok()?;
+                (r.status() == 200).then_some(())?;
+                r.bytes().await.ok()?;
+                Some(Instant::now())
+            })
+        })
+        .collect();
+    wait_parked(crt, addr, 10_000);
+    parked();
+    let t0 = Instant::now();
+    publish();
+    tasks
+        .into_iter()
+        .map(|t| {
+            let done = crt.block_on(t).ok()??;
+            Some(done.duration_since(t0).as_secs_f64() * 1e3)
+        })
+        .collect()
+}
+
+/// `h2load -n10000 -c40 -m250` against `url`: the time until all were answered, ms.
+fn h2load_burst(url: &str) -> Option<f64> {
+    let out = Command::new("h2load")
+        .args(["-n10000", "-c40", "-m250", "-t1", url])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines().find(|l| l.contains("10000 succeeded"))?;
+    let line = text.lines().find(|l| l.starts_with("finished in"))?;
+    let t = line.split_whitespace().nth(2)?.trim_end_matches(',');
+    t.strip_suffix("ms")
+        .and_then(|v| v.parse().ok())
+        .or_else(|| t.strip_suffix('s')?.parse::<f64>().ok().map(|s| s * 1e3))
 }
 
 fn main() {
@@ -154,7 +290,7 @@ fn main() {
         && Command::new("wrk").arg("-v").output().is_ok()
         && Command::new("nginx").arg("-v").output().is_ok();
     if have_tools {
-        if let Some((port, dir)) = nginx(&root) {
+        if let Some((port, dir)) = nginx(&root, false) {
             let ours = format!("http://{}/bench/a96/1.2.m4s", origin.addr);
             let theirs = format!("http://127.0.0.1:{port}/bench/a96/1.2.m4s");
             let (mut a, mut b) = (Vec::new(), Vec::new());
@@ -181,26 +317,25 @@ fn main() {
     let _ = std::fs::remove_dir_all(&root);
 
     // 2. 10k parked blocking reloads.
-    println!("\n## 10,000 parked blocking reloads over 40 HTTP/2 connections");
-    let clients: Vec<reqwest::Client> = (0..40)
-        .map(|_| {
-            reqwest::Client::builder()
-                .http2_prior_knowledge()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .expect("client")
-        })
-        .collect();
-    // The load generator gets its own runtime (own threads) so the origin's tasks
-    // are not queued behind the client's; both still share the machine's 2 cores.
+    // `crt` runs the load generator when h2load is missing (and the `/metrics` polls):
+    // its own runtime thread, so the origin's tasks are not queued behind the
+    // client's; both still share the machine's 2 cores.
     let crt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("load-generator")
         .enable_all()
         .build()
         .expect("client runtime");
-    let mut lat = Vec::new();
-    let mut per_req = Vec::new();
+    let h2load = Command::new("h2load").arg("--version").output().is_ok();
+    println!(
+        "\n## 10,000 parked blocking reloads, 40 HTTP/2 connections x 250 streams, client: {}",
+        if h2load {
+            "h2load (separate process)"
+        } else {
+            "reqwest in this process (h2load not installed: scripts/system-deps.sh test)"
+        }
+    );
+    let (mut lat, mut per_req) = (Vec::new(), Vec::new());
     origin.metrics.release.reset();
     for round in 0..3u64 {
         let (msn, p) = stream.renditions()[0].playlist().next.expect("live");
@@ -209,71 +344,88 @@ fn main() {
             origin.addr
         );
         let before = rss_kb();
-        let tasks: Vec<_> = (0..10_000)
-            .map(|i| {
-                let c = clients[i % clients.len()].clone();
-                let url = url.clone();
-                crt.spawn(async move {
-                    let r = c.get(&url).send().await.expect("response");
-                    assert_eq!(r.status(), 200);
-                    let _ = r.bytes().await.expect("body");
-                    Instant::now()
-                })
-            })
-            .collect();
-        // Wait until all are parked in the origin.
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(20) {
-            let m = crt.block_on(async {
-                reqwest::get(format!("http://{}/metrics", origin.addr))
-                    .await
-                    .expect("metrics")
-                    .text()
-                    .await
-                    .expect("text")
-            });
-            let parked: u64 = m
-                .lines()
-                .find(|l| l.starts_with("aulos_parked_requests "))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-                .unwrap_or(0);
-            if parked >= 10_000 {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        per_req.push((rss_kb().saturating_sub(before)) as f64 * 1024.0 / 10_000.0);
-        let t0 = Instant::now();
-        stream
-            .publish_part(0, part(10 + round, &data), Instant::now())
-            .expect("publish");
-        for t in tasks {
-            let done = crt.block_on(t).expect("task");
-            lat.push(done.duration_since(t0).as_secs_f64() * 1e3);
+        let parked = || per_req.push(rss_kb().saturating_sub(before) as f64 * 1024.0 / 10_000.0);
+        let publish = || {
+            stream
+                .publish_part(0, part(10 + round, &data), Instant::now())
+                .expect("publish");
+        };
+        let got = if h2load {
+            h2load_parked(&crt, origin.addr, &url, parked, publish)
+        } else {
+            reqwest_parked(&crt, origin.addr, &url, parked, publish)
+        };
+        match got {
+            Some(v) => lat.extend(v),
+            None => println!("round {round} failed"),
         }
     }
-    let n = lat.len();
-    let (p50, p99, max) = (pct(&mut lat, 0.5), pct(&mut lat, 0.99), pct(&mut lat, 1.0));
-    println!(
-        "publish -> response received ({n} samples, 3 rounds): p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms"
-    );
-    let q = |p| {
-        origin
-            .metrics
-            .release
-            .quantile(p)
-            .map_or(f64::NAN, |d| d.as_secs_f64() * 1e3)
-    };
-    println!(
-        "publish -> response released by the origin ({} samples): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        origin.metrics.release.count(),
-        q(0.5),
-        q(0.99),
-        q(1.0)
-    );
-    println!(
-        "RSS growth per parked request (server + in-process client): ~{:.0} bytes",
-        pct(&mut per_req, 0.5)
-    );
+    if !lat.is_empty() {
+        let n = lat.len();
+        let (p50, p99, max) = (pct(&mut lat, 0.5), pct(&mut lat, 0.99), pct(&mut lat, 1.0));
+        println!(
+            "publish -> response received ({n} samples, 3 rounds): p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms"
+        );
+        let q = |p| {
+            origin
+                .metrics
+                .release
+                .quantile(p)
+                .map_or(f64::NAN, |d| d.as_secs_f64() * 1e3)
+        };
+        println!(
+            "publish -> response released by the origin ({} samples): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            origin.metrics.release.count(),
+            q(0.5),
+            q(0.99),
+            q(1.0)
+        );
+        println!(
+            "RSS growth per parked request ({}): ~{:.0} bytes",
+            if h2load {
+                "origin only"
+            } else {
+                "origin + in-process client"
+            },
+            pct(&mut per_req, 0.5)
+        );
+    }
+
+    // 3. What 10,000 HTTP/2 responses cost this machine at all: the same h2load
+    // burst (40 × 250 streams) for a playlist that is already there, from the origin
+    // and from nginx serving the same bytes.
+    println!("\n## reference: 10,000 HTTP/2 requests for a ready playlist (h2load burst)");
+    if h2load {
+        let plain = format!("http://{}/bench/a96/index.m3u8", origin.addr);
+        let body = crt
+            .block_on(async { reqwest::get(&plain).await?.bytes().await })
+            .expect("playlist");
+        let root = std::env::temp_dir().join(format!("aulos-nginx-h2-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("bench/a96")).expect("root");
+        std::fs::write(root.join("bench/a96/index.m3u8"), &body).expect("playlist file");
+        if let Some((port, dir)) = nginx(&root, true) {
+            let theirs = format!("http://127.0.0.1:{port}/bench/a96/index.m3u8");
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            for _ in 0..3 {
+                a.extend(h2load_burst(&plain));
+                b.extend(h2load_burst(&theirs));
+            }
+            stop_nginx(&dir);
+            let best = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+            println!(
+                "{} B playlist; all 10,000 answered in (ms, best of 3):",
+                body.len()
+            );
+            println!("| server | best | all rounds |");
+            println!("|---|---:|---|");
+            println!("| aulos-origin | {:.1} | {a:.1?} |", best(&a));
+            println!("| nginx (2 workers) | {:.1} | {b:.1?} |", best(&b));
+        } else {
+            println!("nginx did not start; skipped");
+        }
+        let _ = std::fs::remove_dir_all(&root);
+    } else {
+        println!("h2load not installed; skipped (scripts/system-deps.sh test)");
+    }
     rt.block_on(origin.shutdown()).expect("shutdown");
 }

@@ -10,9 +10,9 @@
 //! `_HLS_msn`/`_HLS_part`/`_HLS_skip`), `initN.mp4`, `{msn}.{part}.m4s` parts (the
 //! preload-hinted one blocks until published), `{msn}.m4s` segments, HTTP ingest
 //! (`PUT`/`SOURCE /ingest/{key}` with ADTS or MP3), the embedded synthetic demo stream,
-//! `/metrics`, `/healthz`, `/streams.json` and the player page. Plain part GETs, most
-//! of an LL-HLS origin's requests, are matched ahead of axum's router and answered by
-//! the same code the routed handler calls (`routes::FastParts`).
+//! `/metrics`, `/healthz`, `/streams.json` and the player page. Part GETs and media
+//! playlist requests, most of an LL-HLS origin's requests, are matched ahead of axum's
+//! router and answered by the same code the routed handler calls (`routes::FastPath`).
 //!
 //! Depends on `aulos-registry` (all LL-HLS state and waits), `aulos-packager` and
 //! `aulos-source` (ingest packaging, transcoding, demo), axum/hyper/hyper-util,

@@ -18,7 +18,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 
 use crate::Error;
-use crate::routes::FastParts;
+use crate::routes::FastPath;
 use hyper::Request;
 use hyper::body::Incoming;
 use std::convert::Infallible;
@@ -81,7 +81,7 @@ pub async fn serve(
 pub(crate) async fn serve_with(
     listener: TcpListener,
     app: Router,
-    fast: Option<FastParts>,
+    fast: Option<FastPath>,
     tls: Option<TlsAcceptor>,
     limits: ConnLimits,
     mut shutdown: watch::Receiver<bool>,
@@ -142,7 +142,7 @@ pub(crate) async fn serve_with(
 async fn serve_conn<I>(
     io: I,
     app: Router,
-    fast: Option<FastParts>,
+    fast: Option<FastPath>,
     peer: SocketAddr,
     limits: ConnLimits,
     mut shutdown: watch::Receiver<bool>,
@@ -150,9 +150,11 @@ async fn serve_conn<I>(
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let app = app.layer(axum::Extension(crate::Peer(peer)));
-    // Part GETs first ([`FastParts`]), everything else through the router.
+    // Part GETs and playlists first ([`FastPath`]), everything else through the router.
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-        let fast = fast.as_ref().and_then(|f| f.route(req.method(), req.uri()));
+        let fast = fast
+            .as_ref()
+            .and_then(|f| f.route(req.method(), req.uri(), req.headers(), peer));
         let app = app.clone();
         async move {
             match fast {

@@ -67,36 +67,39 @@ fn add_cors(h: &mut HeaderMap) {
     );
 }
 
-/// The hot path for part GETs, ahead of the router: `GET
-/// /{stream}/{rendition}/{msn}.{part}.m4s` without a query, on a stream and rendition
-/// that exist, is answered here with
-/// exactly what the routed handler answers ([`serve_part`], CORS included); anything
-/// else (other files, queries, percent-escapes, HEAD, unknown names and their 404s)
-/// returns `None` and goes through the router. Written by hand because axum's routing,
-/// extractors and per-request state clone were half of the origin's user-space time
-/// per part GET (perf), and parts are most of an LL-HLS origin's requests.
+/// The hot path ahead of the router, for the requests that are most of an LL-HLS
+/// origin's load: `GET /{stream}/{rendition}/{msn}.{part}.m4s` without a query, and
+/// `GET /{stream}/{rendition}/index.m3u8` with no query or only `_HLS_` directives
+/// (blocking reloads, deltas), on a stream and rendition that exist. It answers
+/// exactly what the routed handler answers ([`serve_part`], [`playlist`], CORS
+/// included); anything else (other files, other query parameters, percent-escapes,
+/// HEAD, unknown names and their 404s) returns `None` and goes through the router.
+/// Written by hand because axum's routing, extractors (three `String`s, a cloned
+/// `HeaderMap`) and per-request state clone were half of the origin's user-space time
+/// per part GET (perf), and they are also what a parked blocking reload holds, and
+/// frees, when a publish releases thousands at once.
 #[derive(Clone, Debug)]
-pub(crate) struct FastParts {
-    registry: Arc<Registry>,
-    metrics: Arc<Metrics>,
+pub(crate) struct FastPath {
+    state: Arc<AppState>,
 }
 
-impl FastParts {
+impl FastPath {
     pub(crate) fn new(st: &AppState) -> Self {
         Self {
-            registry: st.registry.clone(),
-            metrics: st.metrics.clone(),
+            state: Arc::new(st.clone()),
         }
     }
 
     /// `Some(response future)` when this path serves the request, `None` for the
-    /// router.
+    /// router. `peer` is the client's address (viewer accounting of playlists).
     pub(crate) fn route(
         &self,
         method: &axum::http::Method,
         uri: &axum::http::Uri,
+        headers: &HeaderMap,
+        peer: std::net::SocketAddr,
     ) -> Option<impl Future<Output = Response> + Send + use<>> {
-        if method != axum::http::Method::GET || uri.query().is_some() {
+        if method != axum::http::Method::GET {
             return None;
         }
         let path = uri.path().strip_prefix('/')?;
@@ -108,17 +111,40 @@ impl FastParts {
         if segs.next().is_some() {
             return None;
         }
-        let File::Part(msn, part) = parse_file(file)? else {
-            return None;
+        let file = parse_file(file)?;
+        let query = match (file, uri.query()) {
+            (File::Part(..), None) => None,
+            (File::Playlist, q) => {
+                if q.is_some_and(|q| q.split('&').any(|kv| !kv.starts_with("_HLS_"))) {
+                    return None;
+                }
+                q.map(|_| uri.clone())
+            }
+            _ => return None,
         };
-        let s = self.registry.get(stream)?;
+        let s = self.registry().get(stream)?;
         let (r, _) = s.rendition(rendition)?;
-        let metrics = self.metrics.clone();
+        let st = self.state.clone();
+        let gzip = matches!(file, File::Playlist) && accepts_gzip(headers);
+        if matches!(file, File::Playlist) {
+            st.viewers.seen(s.name(), peer, Instant::now());
+        }
         Some(async move {
-            let mut resp = serve_part(&metrics, &s, r, msn, part).await;
+            let mut resp = match file {
+                File::Part(msn, part) => serve_part(&st.metrics, &s, r, msn, part).await,
+                _ => {
+                    let td = s.renditions()[r].target_duration();
+                    let q = query.as_ref().and_then(|u| u.query());
+                    playlist(&st, &s, r, q, gzip, td).await
+                }
+            };
             add_cors(resp.headers_mut());
             resp
         })
+    }
+
+    fn registry(&self) -> &Registry {
+        &self.state.registry
     }
 }
 
@@ -291,8 +317,7 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
         })
 }
 
-fn playlist_response(plain: &Bytes, gz: &Bytes, headers: &HeaderMap) -> Response {
-    let gzip = accepts_gzip(headers);
+fn playlist_response(plain: &Bytes, gz: &Bytes, gzip: bool) -> Response {
     let body = if gzip { gz.clone() } else { plain.clone() };
     let mut resp = Response::new(Body::from(body));
     let h = resp.headers_mut();
@@ -317,7 +342,7 @@ async fn master(
     let (plain, gz) = s.multivariant();
     let td = s.renditions()[0].playlist().target_duration;
     with_cc(
-        playlist_response(plain, gz, &headers),
+        playlist_response(plain, gz, accepts_gzip(&headers)),
         CcKind::Multivariant,
         td,
         !s.ended(),
@@ -383,7 +408,7 @@ async fn media(
             if let Some(axum::Extension(crate::Peer(addr))) = peer {
                 st.viewers.seen(&stream, addr, Instant::now());
             }
-            playlist(&st, &s, r, query.as_deref(), &headers, td).await
+            playlist(&st, &s, r, query.as_deref(), accepts_gzip(&headers), td).await
         }
         File::Init(generation) => match rend.init() {
             Some((g, data)) if g == generation => {
@@ -432,7 +457,7 @@ async fn playlist(
     s: &Arc<Stream>,
     r: usize,
     query: Option<&str>,
-    headers: &HeaderMap,
+    gzip: bool,
     td: Duration,
 ) -> Response {
     // checklist S-BLK-07, S-BLK-09, S-DIR-01
@@ -521,7 +546,7 @@ async fn playlist(
         CcKind::Playlist
     };
     with_cc(
-        playlist_response(plain, gz, headers),
+        playlist_response(plain, gz, gzip),
         kind,
         td,
         !rendered.ended,
@@ -531,6 +556,71 @@ async fn playlist(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fast_path_takes_parts_and_media_playlists_and_nothing_else() {
+        use aulos_registry::{RegistryConfig, RenditionSpec, StreamSpec};
+        let registry = Arc::new(Registry::new(RegistryConfig::default()).unwrap());
+        registry
+            .create_stream(
+                StreamSpec {
+                    name: "live".into(),
+                    key: None,
+                    renditions: vec![RenditionSpec {
+                        name: "a48".into(),
+                        codecs: "mp4a.40.2".into(),
+                        bandwidth: 60_000,
+                        average_bandwidth: None,
+                        channels: 2,
+                        sample_rate: 48_000,
+                    }],
+                    live: aulos_manifest::LiveConfig::default(),
+                },
+                Instant::now(),
+            )
+            .unwrap();
+        let st = AppState {
+            registry,
+            metrics: Arc::new(Metrics::new()),
+            viewers: Arc::new(crate::state::Viewers::default()),
+            ingest: Arc::new(Vec::new()),
+            ingest_limits: crate::state::IngestLimits::default(),
+            draining: Arc::default(),
+        };
+        let fast = FastPath::new(&st);
+        let peer = std::net::SocketAddr::from(([127, 0, 0, 1], 9));
+        let takes = |method: axum::http::Method, uri: &str| {
+            fast.route(&method, &uri.parse().unwrap(), &HeaderMap::new(), peer)
+                .is_some()
+        };
+        let get = axum::http::Method::GET;
+        for uri in [
+            "/live/a48/3.1.m4s",
+            "/live/a48/index.m3u8",
+            "/live/a48/index.m3u8?_HLS_msn=3&_HLS_part=1",
+            "/live/a48/index.m3u8?_HLS_skip=YES&_HLS_msn=3",
+            "/live/a48/index.m3u8?_HLS_msn=x",
+        ] {
+            assert!(takes(get.clone(), uri), "{uri}");
+        }
+        for uri in [
+            "/live/a48/3.1.m4s?x=1",
+            "/live/a48/index.m3u8?_HLS_msn=3&via=router",
+            "/live/a48/3.m4s",
+            "/live/a48/init0.mp4",
+            "/live/master.m3u8",
+            "/live/a96/index.m3u8",
+            "/gone/a48/index.m3u8",
+            "/live/a48/index%2em3u8",
+            "/live/a48/x/index.m3u8",
+            "/metrics",
+        ] {
+            assert!(!takes(get.clone(), uri), "{uri}");
+        }
+        assert!(!takes(axum::http::Method::HEAD, "/live/a48/index.m3u8"));
+        // A playlist request counts its viewer, as the routed handler does.
+        assert_eq!(st.viewers.count("live", Instant::now()), 1);
+    }
 
     #[test]
     fn file_names_are_strict() {

@@ -110,7 +110,7 @@ impl Origin {
             }));
         }
         let metrics = state.metrics.clone();
-        let fast = routes::FastParts::new(&state);
+        let fast = routes::FastPath::new(&state);
         let app = routes::router(state);
         let server = tokio::spawn(serve_with(listener, app, Some(fast), tls, cfg.conn, rx));
         tracing::info!(%addr, "origin listening");

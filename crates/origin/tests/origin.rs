@@ -505,6 +505,29 @@ fn tokio_stream_from<T: Send + 'static>(
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
+/// Status, headers (sorted, without `date`) and body of a GET; `gzip` sends
+/// `Accept-Encoding: gzip`.
+async fn fetch(
+    c: reqwest::Client,
+    u: String,
+    gzip: bool,
+) -> (reqwest::StatusCode, Vec<(String, String)>, Bytes) {
+    let mut req = c.get(u);
+    if gzip {
+        req = req.header("accept-encoding", "gzip");
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status();
+    let mut headers: Vec<(String, String)> = r
+        .headers()
+        .iter()
+        .filter(|(k, _)| *k != "date")
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned()))
+        .collect();
+    headers.sort();
+    (status, headers, r.bytes().await.unwrap())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn part_gets_ahead_of_the_router_answer_exactly_as_the_router() {
     // Plain part GETs take a hot path ahead of axum's router; a query string sends
@@ -515,22 +538,7 @@ async fn part_gets_ahead_of_the_router_answer_exactly_as_the_router() {
     let s = stream(&o);
     publish(&s, 0, 7);
     let c = client();
-    let get = |path: String| {
-        let c = c.clone();
-        let u = url(&o, &path);
-        async move {
-            let r = c.get(u).send().await.unwrap();
-            let status = r.status();
-            let mut headers: Vec<(String, String)> = r
-                .headers()
-                .iter()
-                .filter(|(k, _)| *k != "date")
-                .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned()))
-                .collect();
-            headers.sort();
-            (status, headers, r.bytes().await.unwrap())
-        }
-    };
+    let get = |path: String| fetch(c.clone(), url(&o, &path), false);
     for path in [
         "/live/a96/0.4.m4s",
         "/live/a48/1.1.m4s",
@@ -571,5 +579,81 @@ async fn part_gets_ahead_of_the_router_answer_exactly_as_the_router() {
         .unwrap();
     // 0.4 and 1.1 by both paths, 0.4 once more, the held 1.2.
     assert!(line.ends_with(" 6"), "{line}");
+    o.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_playlists_ahead_of_the_router_answer_exactly_as_the_router() {
+    // Media playlist GETs with no query or only `_HLS_` directives take the hot path;
+    // any other query parameter sends the same request through the router. Status,
+    // headers and body must not differ: plain and gzip, delta (S-SKIP-01), blocking
+    // already satisfied and held until a publish (S-BLK-02), the directive errors
+    // (S-BLK-06, S-BLK-07, S-DIR-01) and unknown names.
+    let o = origin().await;
+    let s = stream(&o);
+    publish(&s, 0, 12);
+    let c = client();
+    let get = |path: String, gzip: bool| fetch(c.clone(), url(&o, &path), gzip);
+    let via = |path: &str| {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        format!("{path}{sep}via=router")
+    };
+    for path in [
+        "/live/a48/index.m3u8",
+        "/live/a96/index.m3u8?_HLS_skip=YES",
+        "/live/a48/index.m3u8?_HLS_msn=1&_HLS_part=1",
+        "/live/a48/index.m3u8?_HLS_msn=1&_HLS_part=1&_HLS_skip=v2",
+        "/live/a48/index.m3u8?_HLS_part=1",
+        "/live/a48/index.m3u8?_HLS_msn=x",
+        "/live/a48/index.m3u8?_HLS_msn=9",
+        "/live/a48/index.m3u8?_HLS_bogus=1",
+        "/live/a12/index.m3u8",
+        "/nope/a48/index.m3u8?_HLS_msn=1",
+    ] {
+        for gzip in [false, true] {
+            let fast = get(path.to_owned(), gzip).await;
+            let routed = get(via(path), gzip).await;
+            assert_eq!(fast, routed, "{path} gzip={gzip}");
+            if fast.0 == 200 {
+                assert!(
+                    fast.1
+                        .contains(&("access-control-allow-origin".into(), "*".into()))
+                );
+                assert_eq!(
+                    fast.1
+                        .iter()
+                        .any(|(k, v)| k == "content-encoding" && v == "gzip"),
+                    gzip,
+                    "{path}"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        get("/live/a48/index.m3u8?_HLS_msn=x".into(), false).await.0,
+        400
+    );
+    assert_eq!(get("/live/a12/index.m3u8".into(), false).await.0, 404);
+    // Held on both paths until the part is published, then the same bytes.
+    let next = "/live/a48/index.m3u8?_HLS_msn=2&_HLS_part=2";
+    let held_fast = tokio::spawn(get(next.to_owned(), true));
+    let held_routed = tokio::spawn(get(via(next), true));
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(!held_fast.is_finished() && !held_routed.is_finished());
+    publish(&s, 12, 1);
+    let (fast, routed) = (held_fast.await.unwrap(), held_routed.await.unwrap());
+    assert_eq!(fast.0, 200);
+    assert_eq!(fast, routed);
+    // Both paths count viewers and requests in the same series.
+    let m = get("/metrics".into(), false).await.2;
+    let m = std::str::from_utf8(&m).unwrap();
+    let line = m
+        .lines()
+        .find(|l| l.contains("kind=\"playlist\"") && l.contains("status=\"200\""))
+        .unwrap();
+    // 5 paths × 2 encodings × 2 routes (plain, delta, two satisfied blocking, an
+    // ignored `_HLS_` name; the bare `_HLS_part`, `x` and the far `_HLS_msn` are
+    // 400s) + the 2 held.
+    assert!(line.ends_with(" 22"), "{line}");
     o.shutdown().await.unwrap();
 }
