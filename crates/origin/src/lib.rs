@@ -12,7 +12,9 @@
 //! (`PUT`/`SOURCE /ingest/{key}` with ADTS or MP3), the embedded synthetic demo stream,
 //! `/metrics`, `/healthz`, `/streams.json` and the player page. Part GETs and media
 //! playlist requests, most of an LL-HLS origin's requests, are matched ahead of axum's
-//! router and answered by the same code the routed handler calls (`routes::FastPath`).
+//! router and answered by the same code the routed handler calls (`routes::FastPath`);
+//! the HTTP/2 streams of a connection run inside that connection's task
+//! (`listener::ConnStreams`), so one publish's released reloads leave in a few writes.
 //!
 //! Depends on `aulos-registry` (all LL-HLS state and waits), `aulos-packager` and
 //! `aulos-source` (ingest packaging, transcoding, demo), axum/hyper/hyper-util,

@@ -657,3 +657,83 @@ async fn media_playlists_ahead_of_the_router_answer_exactly_as_the_router() {
     assert!(line.ends_with(" 22"), "{line}");
     o.shutdown().await.unwrap();
 }
+
+/// `aulos_parked_requests` from `/metrics`.
+async fn parked(c: &reqwest::Client, o: &Origin) -> u64 {
+    let m = c
+        .get(url(o, "/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    m.lines()
+        .find_map(|l| l.strip_prefix("aulos_parked_requests "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_streams_of_one_connection_are_released_together_and_never_wait_for_each_other() {
+    // The HTTP/2 streams of a connection run inside the connection's task (listener.rs).
+    // Parked streams must not hold up the others on the same connection, one publish
+    // must release them all, and shutdown must still answer the ones parked then.
+    // checklist S-BLK-02, P-HINT-04, P-END-01
+    let o = origin().await;
+    let s = stream(&o);
+    publish(&s, 0, 3);
+    let c = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .no_gzip()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let reload = url(&o, "/live/a96/index.m3u8?_HLS_msn=0&_HLS_part=4");
+    let waiting: Vec<_> = (0..200)
+        .map(|_| tokio::spawn(c.get(&reload).send()))
+        .collect();
+    let hinted = tokio::spawn(c.get(url(&o, "/live/a96/0.3.m4s")).send());
+    let t = std::time::Instant::now();
+    while parked(&c, &o).await < 201 {
+        assert!(t.elapsed() < Duration::from_secs(10), "not all parked");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Other streams of the same connection are answered meanwhile.
+    let r = c.get(url(&o, "/live/a96/index.m3u8")).send().await.unwrap();
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
+    assert_eq!(r.status(), 200);
+    let part = c.get(url(&o, "/live/a96/0.1.m4s")).send().await.unwrap();
+    assert_eq!(part.bytes().await.unwrap(), payload(1, 1));
+    assert!(waiting.iter().all(|w| !w.is_finished()) && !hinted.is_finished());
+    publish(&s, 3, 2);
+    let mut bodies = Vec::new();
+    for w in waiting {
+        let r = w.await.unwrap().unwrap();
+        assert_eq!(r.status(), 200);
+        bodies.push(r.bytes().await.unwrap());
+    }
+    assert_eq!(
+        parse_media(&bodies[0]).unwrap().last_part(),
+        Some((0, Some(4)))
+    );
+    assert!(bodies.iter().all(|b| *b == bodies[0]), "S-BLK-10");
+    let r = hinted.await.unwrap().unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap(), payload(1, 3));
+    // Parked when shutdown begins: answered with the final playlist.
+    let late = tokio::spawn(
+        c.get(url(&o, "/live/a96/index.m3u8?_HLS_msn=1&_HLS_part=0"))
+            .send(),
+    );
+    let t = std::time::Instant::now();
+    while parked(&c, &o).await < 1 {
+        assert!(t.elapsed() < Duration::from_secs(10), "not parked");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    o.shutdown().await.unwrap();
+    let r = late.await.unwrap().unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert!(text.ends_with("#EXT-X-ENDLIST\n"), "{text}");
+}
