@@ -3,14 +3,15 @@
 # non-interactive. Usage: scripts/system-deps.sh [build|test|all]
 #   build: what compiling needs (rodio's ALSA backend)
 #   test:  build + the tools the interop tests and benches drive (ffmpeg, nginx, wrk,
-#          h2load (nghttp2-client) for the origin bench's HTTP/2 load,
+#          h2load (nghttp2-client) for the origin bench's HTTP/2 load, iproute2's `ss`
+#          for the listener backlog test,
 #          chromium for hls.js via shared/tools/hlsprobe, GStreamer with hlsdemux2
 #          and the libav AAC decoder, and VLC, for the player interop tests)
 set -euo pipefail
 set_name=${1:-build}
 pkgs=(pkg-config libasound2-dev)
 if [ "$set_name" != build ]; then
-  pkgs+=(ffmpeg nginx wrk nghttp2-client chromium gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-libav
+  pkgs+=(ffmpeg nginx wrk nghttp2-client iproute2 chromium gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-libav
     vlc-bin vlc-plugin-base)
 fi
 missing=()

@@ -4,7 +4,8 @@
 //!    against nginx serving the same bytes from disk, in the same run (alternating,
 //!    two rounds each). Needs `wrk` and `nginx` (scripts/system-deps.sh test).
 //! 2. 10,000 parked blocking playlist reloads (`_HLS_msn`/`_HLS_part` of the next
-//!    part) over 40 HTTP/2 connections × 250 streams: time from the start of
+//!    part) over 40 HTTP/2 connections × 250 streams, then over 10,000 connections
+//!    (one viewer each; `--conns N` for one topology): time from the start of
 //!    `publish_part` to each response's arrival (client: `h2load`, a separate
 //!    process, or reqwest in this process when h2load is missing) and to its release
 //!    by the origin, p50/p99/max over 3 rounds; RSS growth per parked request.
@@ -129,6 +130,7 @@ fn wait_parked(crt: &tokio::runtime::Runtime, addr: SocketAddr, n: u64) {
 fn h2load_parked(
     crt: &tokio::runtime::Runtime,
     addr: SocketAddr,
+    conns: usize,
     url: &str,
     parked: impl FnOnce(),
     publish: impl FnOnce(),
@@ -137,12 +139,10 @@ fn h2load_parked(
     let mut child = Command::new("h2load")
         .args([
             "-n10000",
-            "-c40",
-            "-m250",
-            "-t1",
-            "-H",
-            "accept-encoding: gzip",
+            &format!("-c{conns}"),
+            &format!("-m{}", 10_000usize.div_ceil(conns)),
         ])
+        .args(["-t1", "-H", "accept-encoding: gzip"])
         .arg(format!("--log-file={}", log.display()))
         .arg(url)
         .stdout(std::process::Stdio::null())
@@ -234,6 +234,14 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
+    // `--conns N`: the parked reloads over N HTTP/2 connections only (10,000 / N
+    // streams each; h2load only). By default 40 and then 10,000 (one per viewer).
+    let conns: usize = std::env::args()
+        .skip_while(|a| a != "--conns")
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .filter(|&n| (1..=10_000).contains(&n))
+        .unwrap_or(40);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -327,68 +335,84 @@ fn main() {
         .build()
         .expect("client runtime");
     let h2load = Command::new("h2load").arg("--version").output().is_ok();
-    println!(
-        "\n## 10,000 parked blocking reloads, 40 HTTP/2 connections x 250 streams, client: {}",
-        if h2load {
-            "h2load (separate process)"
-        } else {
-            "reqwest in this process (h2load not installed: scripts/system-deps.sh test)"
-        }
-    );
-    let (mut lat, mut per_req) = (Vec::new(), Vec::new());
-    origin.metrics.release.reset();
-    for round in 0..3u64 {
-        let (msn, p) = stream.renditions()[0].playlist().next.expect("live");
-        let url = format!(
-            "http://{}/bench/a96/index.m3u8?_HLS_msn={msn}&_HLS_part={p}",
-            origin.addr
-        );
-        let before = rss_kb();
-        let parked = || per_req.push(rss_kb().saturating_sub(before) as f64 * 1024.0 / 10_000.0);
-        let publish = || {
-            stream
-                .publish_part(0, part(10 + round, &data), Instant::now())
-                .expect("publish");
-        };
-        let got = if h2load {
-            h2load_parked(&crt, origin.addr, &url, parked, publish)
-        } else {
-            reqwest_parked(&crt, origin.addr, &url, parked, publish)
-        };
-        match got {
-            Some(v) => lat.extend(v),
-            None => println!("round {round} failed"),
-        }
-    }
-    if !lat.is_empty() {
-        let n = lat.len();
-        let (p50, p99, max) = (pct(&mut lat, 0.5), pct(&mut lat, 0.99), pct(&mut lat, 1.0));
+    // One viewer per connection is the realistic case; 250 streams per connection
+    // (HTTP/2 multiplexing, e.g. a CDN edge in front) the best case.
+    let topologies = match std::env::args().any(|a| a == "--conns") {
+        true => vec![conns],
+        false if h2load => vec![40, 10_000],
+        false => vec![40],
+    };
+    for conns in topologies {
         println!(
-            "publish -> response received ({n} samples, 3 rounds): p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms"
-        );
-        let q = |p| {
-            origin
-                .metrics
-                .release
-                .quantile(p)
-                .map_or(f64::NAN, |d| d.as_secs_f64() * 1e3)
-        };
-        println!(
-            "publish -> response released by the origin ({} samples): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-            origin.metrics.release.count(),
-            q(0.5),
-            q(0.99),
-            q(1.0)
-        );
-        println!(
-            "RSS growth per parked request ({}): ~{:.0} bytes",
+            "\n## 10,000 parked blocking reloads, {} HTTP/2 connections x {} streams, client: {}",
+            if h2load { conns } else { 40 },
             if h2load {
-                "origin only"
+                10_000usize.div_ceil(conns)
             } else {
-                "origin + in-process client"
+                250
             },
-            pct(&mut per_req, 0.5)
+            if h2load {
+                "h2load (separate process)"
+            } else {
+                "reqwest in this process (h2load not installed: scripts/system-deps.sh test)"
+            }
         );
+        let (mut lat, mut per_req) = (Vec::new(), Vec::new());
+        origin.metrics.release.reset();
+        for round in 0..3u64 {
+            let (msn, p) = stream.renditions()[0].playlist().next.expect("live");
+            let url = format!(
+                "http://{}/bench/a96/index.m3u8?_HLS_msn={msn}&_HLS_part={p}",
+                origin.addr
+            );
+            let before = rss_kb();
+            let parked =
+                || per_req.push(rss_kb().saturating_sub(before) as f64 * 1024.0 / 10_000.0);
+            let publish = || {
+                stream
+                    .publish_part(0, part(10 + round, &data), Instant::now())
+                    .expect("publish");
+            };
+            let got = if h2load {
+                h2load_parked(&crt, origin.addr, conns, &url, parked, publish)
+            } else {
+                reqwest_parked(&crt, origin.addr, &url, parked, publish)
+            };
+            match got {
+                Some(v) => lat.extend(v),
+                None => println!("round {round} failed"),
+            }
+        }
+        if !lat.is_empty() {
+            let n = lat.len();
+            let (p50, p99, max) = (pct(&mut lat, 0.5), pct(&mut lat, 0.99), pct(&mut lat, 1.0));
+            println!(
+                "publish -> response received ({n} samples, 3 rounds): p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms"
+            );
+            let q = |p| {
+                origin
+                    .metrics
+                    .release
+                    .quantile(p)
+                    .map_or(f64::NAN, |d| d.as_secs_f64() * 1e3)
+            };
+            println!(
+                "publish -> response released by the origin ({} samples): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+                origin.metrics.release.count(),
+                q(0.5),
+                q(0.99),
+                q(1.0)
+            );
+            println!(
+                "RSS growth per parked request ({}): ~{:.0} bytes",
+                if h2load {
+                    "origin only"
+                } else {
+                    "origin + in-process client"
+                },
+                pct(&mut per_req, 0.5)
+            );
+        }
     }
 
     // 3. What 10,000 HTTP/2 responses cost this machine at all: the same h2load

@@ -67,13 +67,34 @@ pub struct Origin {
     draining: Arc<AtomicBool>,
 }
 
+/// Pending connections the kernel may queue for `accept` (capped by
+/// `net.core.somaxconn`). tokio's `TcpListener::bind` asks for 1024: when thousands of
+/// players connect at once (a popular stream going live, every viewer reconnecting
+/// after a restart) the rest of their SYNs were dropped and retried 1 s and 3 s later;
+/// with 10,000 viewers connecting together, blocking reloads then timed out before
+/// the last ones had even connected (origin bench, `--conns 10000`).
+const LISTEN_BACKLOG: u32 = 8192;
+
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As `TcpListener::bind` does on Unix: a restarted origin can rebind at once.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 impl Origin {
     /// Bind and start serving (and the demo stream, if configured).
     pub async fn start(cfg: OriginConfig, tls: Option<TlsAcceptor>) -> Result<Origin, Error> {
         let registry = Arc::new(
             Registry::new(cfg.registry.clone()).map_err(|e| Error::Config(e.to_string()))?,
         );
-        let listener = TcpListener::bind(cfg.listen).await?;
+        let listener = bind(cfg.listen)?;
         let addr = listener.local_addr()?;
         let state = AppState {
             registry: registry.clone(),

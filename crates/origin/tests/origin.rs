@@ -737,3 +737,28 @@ async fn http2_streams_of_one_connection_are_released_together_and_never_wait_fo
     let text = r.text().await.unwrap();
     assert!(text.ends_with("#EXT-X-ENDLIST\n"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_listener_queues_thousands_of_simultaneous_connections() {
+    // tokio's default backlog of 1024 made the 1025th of 10,000 players connecting at
+    // once wait 1-3 s for a SYN retry (origin bench, `--conns 10000`). The kernel caps
+    // the backlog at net.core.somaxconn; `ss` shows a listening socket's as Send-Q.
+    let o = origin().await;
+    let somaxconn: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let out = std::process::Command::new("ss")
+        .args(["-ltnH", &format!("sport = :{}", o.addr.port())])
+        .output()
+        .expect("ss (iproute2) runs");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let backlog: u32 = text
+        .split_whitespace()
+        .nth(2)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no listening socket in {text:?}"));
+    assert_eq!(backlog, somaxconn.min(8192), "{text}");
+    o.shutdown().await.unwrap();
+}
