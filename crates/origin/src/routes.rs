@@ -111,28 +111,28 @@ impl FastPath {
         if segs.next().is_some() {
             return None;
         }
-        let file = parse_file(file)?;
-        let query = match (file, uri.query()) {
-            (File::Part(..), None) => None,
-            (File::Playlist, q) => {
-                if q.is_some_and(|q| q.split('&').any(|kv| !kv.starts_with("_HLS_"))) {
-                    return None;
+        let what = match (parse_file(file)?, uri.query()) {
+            (File::Part(msn, part), None) => Fast::Part(msn, part),
+            (File::Playlist, q)
+                if q.is_none_or(|q| q.split('&').all(|kv| kv.starts_with("_HLS_"))) =>
+            {
+                Fast::Playlist {
+                    query: q.map(|_| uri.clone()),
+                    gzip: accepts_gzip(headers),
                 }
-                q.map(|_| uri.clone())
             }
             _ => return None,
         };
-        let s = self.registry().get(stream)?;
+        let s = self.state.registry.get(stream)?;
         let (r, _) = s.rendition(rendition)?;
         let st = self.state.clone();
-        let gzip = matches!(file, File::Playlist) && accepts_gzip(headers);
-        if matches!(file, File::Playlist) {
+        if matches!(what, Fast::Playlist { .. }) {
             st.viewers.seen(s.name(), peer, Instant::now());
         }
         Some(async move {
-            let mut resp = match file {
-                File::Part(msn, part) => serve_part(&st.metrics, &s, r, msn, part).await,
-                _ => {
+            let mut resp = match what {
+                Fast::Part(msn, part) => serve_part(&st.metrics, &s, r, msn, part).await,
+                Fast::Playlist { query, gzip } => {
                     let td = s.renditions()[r].target_duration();
                     let q = query.as_ref().and_then(|u| u.query());
                     playlist(&st, &s, r, q, gzip, td).await
@@ -142,10 +142,16 @@ impl FastPath {
             resp
         })
     }
+}
 
-    fn registry(&self) -> &Registry {
-        &self.state.registry
-    }
+/// What [`FastPath`] serves: a part, or a media playlist with its `_HLS_` query (kept
+/// as the request's `Uri`, whose clone shares its bytes) and gzip negotiated.
+enum Fast {
+    Part(u64, u32),
+    Playlist {
+        query: Option<axum::http::Uri>,
+        gzip: bool,
+    },
 }
 
 /// A part: at once when it exists, else parked until it is published if it is the
