@@ -658,6 +658,18 @@ async fn media_playlists_ahead_of_the_router_answer_exactly_as_the_router() {
     o.shutdown().await.unwrap();
 }
 
+/// Polls `/metrics` until at least `n` requests are parked (fails after 10 s).
+async fn until_parked(c: &reqwest::Client, o: &Origin, n: u64) {
+    let t = std::time::Instant::now();
+    while parked(c, o).await < n {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "fewer than {n} parked"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// `aulos_parked_requests` from `/metrics`.
 async fn parked(c: &reqwest::Client, o: &Origin) -> u64 {
     let m = c
@@ -694,11 +706,7 @@ async fn http2_streams_of_one_connection_are_released_together_and_never_wait_fo
         .map(|_| tokio::spawn(c.get(&reload).send()))
         .collect();
     let hinted = tokio::spawn(c.get(url(&o, "/live/a96/0.3.m4s")).send());
-    let t = std::time::Instant::now();
-    while parked(&c, &o).await < 201 {
-        assert!(t.elapsed() < Duration::from_secs(10), "not all parked");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_parked(&c, &o, 201).await;
     // Other streams of the same connection are answered meanwhile.
     let r = c.get(url(&o, "/live/a96/index.m3u8")).send().await.unwrap();
     assert_eq!(r.version(), reqwest::Version::HTTP_2);
@@ -726,11 +734,7 @@ async fn http2_streams_of_one_connection_are_released_together_and_never_wait_fo
         c.get(url(&o, "/live/a96/index.m3u8?_HLS_msn=1&_HLS_part=0"))
             .send(),
     );
-    let t = std::time::Instant::now();
-    while parked(&c, &o).await < 1 {
-        assert!(t.elapsed() < Duration::from_secs(10), "not parked");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_parked(&c, &o, 1).await;
     o.shutdown().await.unwrap();
     let r = late.await.unwrap().unwrap();
     assert_eq!(r.status(), 200);
