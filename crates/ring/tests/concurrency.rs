@@ -113,6 +113,58 @@ fn stress_readers_only_ever_see_exact_chunks() {
     }
 }
 
+/// Readers that keep re-reading one key (served from their thread's cached handle
+/// after the second read) while a writer rewrites that key in place, again and
+/// again: every chunk read must be one the writer put, data and metadata of the
+/// same put, and once the writer is done every reader must see its last put.
+#[test]
+fn rereading_a_key_rewritten_in_place_never_mixes_or_keeps_old_puts() {
+    const ROUNDS: u64 = 20_000;
+    let ring = Arc::new(
+        ChunkCache::new(Config {
+            streams: 1,
+            segments_per_stream: 2,
+            parts_per_segment: 1,
+        })
+        .unwrap(),
+    );
+    let s = ring.open_stream().unwrap();
+    let key = ChunkKey::new(0, 0);
+    let body = |round: u64| Bytes::from(round.to_le_bytes().repeat(1 + (round % 5) as usize));
+    ring.put(s, key, body(0), ChunkMeta::default()).unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (ring, done) = (ring.clone(), done.clone());
+            std::thread::spawn(move || {
+                let (mut reads, mut last) = (0u64, 0u64);
+                while !done.load(Ordering::Acquire) && reads < 200_000_000 {
+                    let c = ring.get(s, key).expect("the key is never evicted");
+                    let round = c.meta.tag;
+                    assert_eq!(c.data, body(round), "payload of another put");
+                    assert!(round >= last, "went back from put {last} to {round}");
+                    last = round;
+                    reads += 1;
+                }
+                // After the writer's last put (ordered by `done`), a read must see it.
+                let c = ring.get(s, key).unwrap();
+                assert_eq!(c.meta.tag, ROUNDS, "a reader kept an old put");
+                reads
+            })
+        })
+        .collect();
+    for round in 1..=ROUNDS {
+        let meta = ChunkMeta {
+            tag: round,
+            ..ChunkMeta::default()
+        };
+        ring.put(s, key, body(round), meta).unwrap();
+    }
+    done.store(true, Ordering::Release);
+    let reads: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
+    assert!(reads > 1000, "readers read too little ({reads})");
+}
+
 fn small_ring() -> Arc<ChunkCache> {
     Arc::new(
         ChunkCache::new(Config {
