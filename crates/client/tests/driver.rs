@@ -5,6 +5,9 @@
 //!    `aulos-manifest`'s builder had not landed when this was written; the sim origin
 //!    renders its own playlists.
 //! 2. VOD HLS written by `ffmpeg` (fMP4 and MPEG-TS) into a temp dir, served as files.
+//! 3. Live HLS written by `ffmpeg` in real time (fMP4 and MPEG-TS, sliding window),
+//!    served as files while it is written: start position, reload timing, every
+//!    segment to ENDLIST.
 
 use aulos_client::sim::{OriginConfig, SimOrigin};
 use aulos_client::{Driver, DriverConfig, Instant};
@@ -436,4 +439,239 @@ async fn back_pressure_stops_the_driver() {
     .expect("flow resumes");
     assert_eq!(more, 6);
     driver.abort();
+}
+
+/// One playlist GET as the file server saw it: when, and the body it answered.
+#[derive(Clone)]
+struct PlaylistGet {
+    at: std::time::Instant,
+    body: String,
+}
+
+/// `(msn, duration s)` of every segment of a media playlist, and its target duration.
+fn segments_of(playlist: &str) -> (Vec<(u64, f64)>, f64) {
+    let mut msn = 0u64;
+    let mut target = 0.0;
+    let mut out = Vec::new();
+    let mut dur = None;
+    for l in playlist.lines() {
+        if let Some(v) = l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:") {
+            msn = v.trim().parse().expect("media sequence");
+        } else if let Some(v) = l.strip_prefix("#EXT-X-TARGETDURATION:") {
+            target = v.trim().parse().expect("target duration");
+        } else if let Some(v) = l.strip_prefix("#EXTINF:") {
+            let d = v.split(',').next().unwrap_or("");
+            dur = Some(d.trim().parse::<f64>().expect("EXTINF"));
+        } else if !l.is_empty() && !l.starts_with('#') {
+            out.push((msn, dur.take().expect("EXTINF before URI")));
+            msn += 1;
+        }
+    }
+    (out, target)
+}
+
+/// A live HLS stream written by ffmpeg in real time (`-re`, sliding window of five
+/// segments, playlist rewritten every segment, ENDLIST at the end), served as plain
+/// files while it is written: the client must start behind the live edge, follow the
+/// stream by reloading no faster than the rules allow, deliver every segment from its
+/// start to the end exactly as ffmpeg wrote it, and end on ENDLIST.
+async fn play_ffmpeg_live(layout: Layout) {
+    const SECS: u32 = 12;
+    let fmp4 = layout == Layout::Fmp4;
+    let dir = temp_dir(if fmp4 { "live-fmp4" } else { "live-ts" });
+    let mut cmd = std::process::Command::new("ffmpeg");
+    cmd.args([
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-re",
+        "-f",
+        "lavfi",
+    ])
+    .arg("-i")
+    .arg(format!("sine=frequency=440:duration={SECS}"))
+    .args(["-c:a", "aac", "-b:a", "64k", "-f", "hls", "-hls_time", "1"])
+    // Old segments stay on disk (no delete_segments) so the test can compare
+    // every delivered chunk with the file ffmpeg wrote.
+    .args(["-hls_list_size", "5", "-hls_flags", "temp_file"]);
+    if fmp4 {
+        cmd.args([
+            "-hls_segment_type",
+            "fmp4",
+            "-hls_fmp4_init_filename",
+            "init.mp4",
+        ]);
+    }
+    let mut ffmpeg = cmd
+        .arg(dir.join("index.m3u8"))
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("ffmpeg runs (is it installed?)");
+    let gets: Arc<Mutex<Vec<PlaylistGet>>> = Arc::default();
+    // When each segment file was first asked for.
+    let media: Arc<Mutex<Vec<(String, std::time::Instant)>>> = Arc::default();
+    let (root, log, media_log) = (dir.clone(), gets.clone(), media.clone());
+    let addr = serve(move |pq: String, range: Option<String>| {
+        let (root, log, media_log) = (root.clone(), log.clone(), media_log.clone());
+        async move {
+            let path = pq.split('?').next().unwrap_or("").trim_start_matches('/');
+            if path.contains("..") || path.ends_with(".tmp") {
+                return response(400, bytes::Bytes::new(), "text/plain");
+            }
+            let Ok(b) = tokio::fs::read(root.join(path)).await else {
+                return response(404, bytes::Bytes::new(), "text/plain");
+            };
+            if path.ends_with(".m3u8") {
+                log.lock().unwrap().push(PlaylistGet {
+                    at: std::time::Instant::now(),
+                    body: String::from_utf8_lossy(&b).into_owned(),
+                });
+            } else {
+                media_log
+                    .lock()
+                    .unwrap()
+                    .push((path.to_string(), std::time::Instant::now()));
+            }
+            ranged(b, range)
+        }
+    })
+    .await;
+    // Bounded wait until ffmpeg lists four segments, so that starting three target
+    // durations behind the live edge is a real choice.
+    let deadline = std::time::Instant::now() + TEST_TIMEOUT;
+    loop {
+        let listed = std::fs::read_to_string(dir.join("index.m3u8"))
+            .map(|p| segments_of(&p).0.len())
+            .unwrap_or(0);
+        if listed >= 4 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ffmpeg's window never filled"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (driver, mut chunks) = Driver::spawn(
+        &format!("http://{addr}/index.m3u8"),
+        DriverConfig::default(),
+    )
+    .expect("driver starts");
+    let got = tokio::time::timeout(TEST_TIMEOUT, async {
+        let mut got = Vec::new();
+        // Bounded: the stream lasts SECS seconds, then ffmpeg writes ENDLIST.
+        while let Some(d) = chunks.next().await {
+            got.push(d);
+        }
+        got
+    })
+    .await
+    .expect("the live stream played to its end");
+    assert!(ffmpeg.wait().expect("ffmpeg exits").success());
+    tokio::time::timeout(TEST_TIMEOUT, driver.join())
+        .await
+        .expect("driver ends")
+        .expect("session ended cleanly on ENDLIST");
+
+    let gets = gets.lock().unwrap().clone();
+    let last = &gets.last().expect("playlist fetched").body;
+    assert!(
+        last.contains("#EXT-X-ENDLIST"),
+        "ended on the final playlist"
+    );
+    let (last_segments, target) = segments_of(last);
+    let end_msn = last_segments.last().expect("segments").0;
+    // Every segment from the first delivered one to the end, in order, no gap, each
+    // exactly the file ffmpeg wrote.
+    let msns: Vec<u64> = got.iter().map(|d| d.chunk.msn).collect();
+    let first = msns[0];
+    assert_eq!(
+        msns,
+        (first..=end_msn).collect::<Vec<_>>(),
+        "contiguous segments to the end"
+    );
+    let ext = if fmp4 { "m4s" } else { "ts" };
+    for d in &got {
+        let file =
+            std::fs::read(dir.join(format!("index{}.{ext}", d.chunk.msn))).expect("segment file");
+        assert_eq!(d.chunk.data.as_ref(), &file[..], "segment {}", d.chunk.msn);
+        assert_eq!(d.chunk.part, None);
+    }
+    if fmp4 {
+        let init = std::fs::read(dir.join("init.mp4")).expect("init");
+        assert_eq!(got[0].chunk.init.as_deref(), Some(init.as_slice()));
+    }
+    // checklist C-START-01: no closer to the live edge than three target durations
+    // of the playlist it tuned in with (or its first segment, when shorter).
+    let (tune_in, _) = segments_of(&gets[0].body);
+    let behind: f64 = tune_in
+        .iter()
+        .filter(|(m, _)| *m >= first)
+        .map(|(_, d)| d)
+        .sum();
+    let listed: f64 = tune_in.iter().map(|(_, d)| d).sum();
+    assert!(listed >= 3.0 * target, "tuned in with {listed:.2} s listed");
+    let first_dur = tune_in.iter().find(|(m, _)| *m == first).expect("listed").1;
+    assert!(
+        behind >= 3.0 * target - 1e-6 && behind - first_dur < 3.0 * target,
+        "started {behind:.2} s from the live edge: not the latest start at least three \
+         target durations ({target} s) back"
+    );
+    // Live, not caught up at the end: most segments were fetched before the server
+    // first answered with the final (ENDLIST) playlist.
+    let ffmpeg_done = gets
+        .iter()
+        .find(|g| g.body.contains("#EXT-X-ENDLIST"))
+        .expect("final playlist served")
+        .at;
+    let media = media.lock().unwrap().clone();
+    let live = media
+        .iter()
+        .filter(|(path, at)| path.ends_with(ext) && *at < ffmpeg_done)
+        .count();
+    assert!(
+        live * 2 >= got.len(),
+        "only {live} of {} segments fetched while live",
+        got.len()
+    );
+    // checklist C-RELOAD-01: after a changed playlist, no reload before the last
+    // segment's duration has passed; after an unchanged one, not before half the
+    // target duration. (Intervals between request arrivals at the server, which
+    // include the response time, so they are an upper bound on the client's wait.)
+    let slack = 0.03;
+    for w in gets.windows(3) {
+        let changed = w[1].body != w[0].body;
+        let (segs, _) = segments_of(&w[1].body);
+        let min = if changed {
+            segs.last().map_or(0.0, |s| s.1)
+        } else {
+            target / 2.0
+        };
+        let waited = (w[2].at - w[1].at).as_secs_f64();
+        if w[1].body.contains("#EXT-X-ENDLIST") {
+            continue;
+        }
+        assert!(
+            waited + slack >= min,
+            "reloaded {waited:.3} s after a {} playlist (minimum {min:.3} s)",
+            if changed { "changed" } else { "unchanged" }
+        );
+    }
+    assert!(
+        gets.len() as f64 >= f64::from(SECS) / target / 2.0,
+        "the client followed the stream: {} playlist loads in {SECS} s",
+        gets.len()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ffmpeg_live_fmp4_followed_while_written() {
+    play_ffmpeg_live(Layout::Fmp4).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ffmpeg_live_mpegts_followed_while_written() {
+    play_ffmpeg_live(Layout::Ts).await;
 }
