@@ -6,12 +6,13 @@
 #          h2load (nghttp2-client) for the origin bench's HTTP/2 load, iproute2's `ss`
 #          for the listener backlog test,
 #          chromium for hls.js via shared/tools/hlsprobe, GStreamer with hlsdemux2
-#          and the libav AAC decoder, and VLC, for the player interop tests)
+#          and the libav AAC decoder, and VLC, for the player interop tests;
+#          GStreamer's hlssink2 (plugins-bad) writes a live stream the client test plays)
 set -euo pipefail
 set_name=${1:-build}
 pkgs=(pkg-config libasound2-dev)
 if [ "$set_name" != build ]; then
-  pkgs+=(ffmpeg nginx wrk nghttp2-client iproute2 chromium gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-libav
+  pkgs+=(ffmpeg nginx wrk nghttp2-client iproute2 chromium gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav
     vlc-bin vlc-plugin-base)
 fi
 missing=()

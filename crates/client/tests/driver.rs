@@ -5,8 +5,8 @@
 //!    `aulos-manifest`'s builder had not landed when this was written; the sim origin
 //!    renders its own playlists.
 //! 2. VOD HLS written by `ffmpeg` (fMP4 and MPEG-TS) into a temp dir, served as files.
-//! 3. Live HLS written by `ffmpeg` in real time (fMP4 and MPEG-TS, sliding window),
-//!    served as files while it is written: start position, reload timing, every
+//! 3. Live HLS written in real time by ffmpeg (fMP4 and MPEG-TS) and by GStreamer's
+//!    `hlssink2` (MPEG-TS), sliding windows, served as files while it is written: start position, reload timing, every
 //!    segment to ENDLIST.
 
 use aulos_client::sim::{OriginConfig, SimOrigin};
@@ -179,7 +179,7 @@ async fn ll_hls_origin_in_real_time() {
     driver.abort();
 }
 
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum Layout {
     Fmp4,
     Ts,
@@ -262,6 +262,46 @@ fn ranged(body: Vec<u8>, range: Option<String>) -> Response<Body> {
     }
 }
 
+/// What a [`serve_dir`] server answered: playlists with their bodies, and when each
+/// other file was asked for.
+#[derive(Default)]
+struct ServedLog {
+    playlists: Vec<PlaylistGet>,
+    media: Vec<(String, std::time::Instant)>,
+}
+
+/// A plain file server for `root` (as a CDN in front of a packager's directory):
+/// Range requests, 404 for what is missing, 400 for `..` and for files still being
+/// written (`.tmp`). Logs what it served.
+async fn serve_dir(root: PathBuf) -> (std::net::SocketAddr, Arc<Mutex<ServedLog>>) {
+    let log: Arc<Mutex<ServedLog>> = Arc::default();
+    let served = log.clone();
+    let addr = serve(move |pq: String, range: Option<String>| {
+        let (root, log) = (root.clone(), served.clone());
+        async move {
+            let path = pq.split('?').next().unwrap_or("").trim_start_matches('/');
+            if path.contains("..") || path.ends_with(".tmp") {
+                return response(400, bytes::Bytes::new(), "text/plain");
+            }
+            let Ok(b) = tokio::fs::read(root.join(path)).await else {
+                return response(404, bytes::Bytes::new(), "text/plain");
+            };
+            let at = std::time::Instant::now();
+            let mut log = log.lock().unwrap();
+            if path.ends_with(".m3u8") {
+                let body = String::from_utf8_lossy(&b).into_owned();
+                log.playlists.push(PlaylistGet { at, body });
+            } else {
+                log.media.push((path.to_string(), at));
+            }
+            drop(log);
+            ranged(b, range)
+        }
+    })
+    .await;
+    (addr, log)
+}
+
 async fn play_ffmpeg_vod(layout: Layout) {
     let fmp4 = layout == Layout::Fmp4;
     let dir = temp_dir(match layout {
@@ -272,26 +312,7 @@ async fn play_ffmpeg_vod(layout: Layout) {
     if !ffmpeg_hls(&dir, layout) {
         panic!("ffmpeg failed to write HLS (is ffmpeg installed?)");
     }
-    let root = dir.clone();
-    let addr = serve(move |pq: String, range: Option<String>| {
-        let root = root.clone();
-        async move {
-            let path = pq
-                .split('?')
-                .next()
-                .unwrap_or("")
-                .trim_start_matches('/')
-                .to_string();
-            if path.contains("..") {
-                return response(400, bytes::Bytes::new(), "text/plain");
-            }
-            match tokio::fs::read(root.join(&path)).await {
-                Ok(b) => ranged(b, range),
-                Err(_) => response(404, bytes::Bytes::new(), "text/plain"),
-            }
-        }
-    })
-    .await;
+    let (addr, _) = serve_dir(dir.clone()).await;
     let playlist = std::fs::read_to_string(dir.join("index.m3u8")).expect("playlist");
     // (file, byte range) per segment, straight from ffmpeg's playlist.
     let mut segments: Vec<(&str, Option<(usize, usize)>)> = Vec::new();
@@ -442,14 +463,16 @@ async fn back_pressure_stops_the_driver() {
 }
 
 /// One playlist GET as the file server saw it: when, and the body it answered.
-#[derive(Clone)]
 struct PlaylistGet {
     at: std::time::Instant,
     body: String,
 }
 
-/// `(msn, duration s)` of every segment of a media playlist, and its target duration.
-fn segments_of(playlist: &str) -> (Vec<(u64, f64)>, f64) {
+/// One segment of a media playlist: media sequence number, duration (s), URI.
+type Seg = (u64, f64, String);
+
+/// Every segment of a media playlist, and its target duration (s).
+fn segments_of(playlist: &str) -> (Vec<Seg>, f64) {
     let mut msn = 0u64;
     let mut target = 0.0;
     let mut out = Vec::new();
@@ -463,81 +486,80 @@ fn segments_of(playlist: &str) -> (Vec<(u64, f64)>, f64) {
             let d = v.split(',').next().unwrap_or("");
             dur = Some(d.trim().parse::<f64>().expect("EXTINF"));
         } else if !l.is_empty() && !l.starts_with('#') {
-            out.push((msn, dur.take().expect("EXTINF before URI")));
+            out.push((msn, dur.take().expect("EXTINF before URI"), l.to_string()));
             msn += 1;
         }
     }
     (out, target)
 }
 
-/// A live HLS stream written by ffmpeg in real time (`-re`, sliding window of five
-/// segments, playlist rewritten every segment, ENDLIST at the end), served as plain
+/// Who writes the live stream (in real time, into a directory served as files).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum LiveWriter {
+    /// ffmpeg's HLS muxer (`-re`), fMP4 or MPEG-TS segments, sliding window of five.
+    Ffmpeg(Layout),
+    /// GStreamer's `hlssink2` (a live `audiotestsrc` → `avenc_aac` → MPEG-TS).
+    Hlssink2,
+}
+
+impl LiveWriter {
+    /// The writer's process for `secs` seconds of stream, playlist `dir/index.m3u8`.
+    fn command(self, dir: &Path, secs: u32) -> std::process::Command {
+        let playlist = dir.join("index.m3u8");
+        match self {
+            LiveWriter::Ffmpeg(layout) => {
+                let mut cmd = std::process::Command::new("ffmpeg");
+                cmd.args(["-hide_banner", "-loglevel", "error", "-y", "-re"])
+                    .args(["-f", "lavfi", "-i"])
+                    .arg(format!("sine=frequency=440:duration={secs}"))
+                    .args(["-c:a", "aac", "-b:a", "64k", "-f", "hls", "-hls_time", "1"])
+                    // Old segments stay on disk (no delete_segments) so the test can
+                    // compare every delivered chunk with the file written.
+                    .args(["-hls_list_size", "5", "-hls_flags", "temp_file"]);
+                if layout == Layout::Fmp4 {
+                    cmd.args(["-hls_segment_type", "fmp4"])
+                        .args(["-hls_fmp4_init_filename", "init.mp4"]);
+                }
+                cmd.arg(playlist);
+                cmd
+            }
+            LiveWriter::Hlssink2 => {
+                // 1600 samples at 44.1 kHz per buffer; max-files=0 keeps every segment.
+                let buffers = secs * 44_100 / 1600;
+                let mut cmd = std::process::Command::new("gst-launch-1.0");
+                cmd.args(["-q", "-e", "audiotestsrc", "is-live=true"])
+                    .arg(format!("num-buffers={buffers}"))
+                    .args(["samplesperbuffer=1600", "freq=440", "!", "audioconvert"])
+                    .args(["!", "avenc_aac", "!", "aacparse", "!", "hlssink2"])
+                    .arg(format!("location={}", dir.join("seg%05d.ts").display()))
+                    .arg(format!("playlist-location={}", playlist.display()))
+                    .args(["target-duration=1", "max-files=0", "playlist-length=5"]);
+                cmd
+            }
+        }
+    }
+}
+
+/// A live HLS stream written in real time by another implementation (playlist
+/// rewritten every segment, sliding window, ENDLIST at the end), served as plain
 /// files while it is written: the client must start behind the live edge, follow the
 /// stream by reloading no faster than the rules allow, deliver every segment from its
-/// start to the end exactly as ffmpeg wrote it, and end on ENDLIST.
-async fn play_ffmpeg_live(layout: Layout) {
+/// start to the end exactly as written, and end on ENDLIST.
+async fn play_live(writer: LiveWriter) {
     const SECS: u32 = 12;
-    let fmp4 = layout == Layout::Fmp4;
-    let dir = temp_dir(if fmp4 { "live-fmp4" } else { "live-ts" });
-    let mut cmd = std::process::Command::new("ffmpeg");
-    cmd.args([
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-y",
-        "-re",
-        "-f",
-        "lavfi",
-    ])
-    .arg("-i")
-    .arg(format!("sine=frequency=440:duration={SECS}"))
-    .args(["-c:a", "aac", "-b:a", "64k", "-f", "hls", "-hls_time", "1"])
-    // Old segments stay on disk (no delete_segments) so the test can compare
-    // every delivered chunk with the file ffmpeg wrote.
-    .args(["-hls_list_size", "5", "-hls_flags", "temp_file"]);
-    if fmp4 {
-        cmd.args([
-            "-hls_segment_type",
-            "fmp4",
-            "-hls_fmp4_init_filename",
-            "init.mp4",
-        ]);
-    }
-    let mut ffmpeg = cmd
-        .arg(dir.join("index.m3u8"))
+    let fmp4 = writer == LiveWriter::Ffmpeg(Layout::Fmp4);
+    let dir = temp_dir(match writer {
+        LiveWriter::Ffmpeg(Layout::Fmp4) => "live-fmp4",
+        LiveWriter::Ffmpeg(_) => "live-ts",
+        LiveWriter::Hlssink2 => "live-gst",
+    });
+    let mut producer = writer
+        .command(&dir, SECS)
         .stdin(std::process::Stdio::null())
         .spawn()
-        .expect("ffmpeg runs (is it installed?)");
-    let gets: Arc<Mutex<Vec<PlaylistGet>>> = Arc::default();
-    // When each segment file was first asked for.
-    let media: Arc<Mutex<Vec<(String, std::time::Instant)>>> = Arc::default();
-    let (root, log, media_log) = (dir.clone(), gets.clone(), media.clone());
-    let addr = serve(move |pq: String, range: Option<String>| {
-        let (root, log, media_log) = (root.clone(), log.clone(), media_log.clone());
-        async move {
-            let path = pq.split('?').next().unwrap_or("").trim_start_matches('/');
-            if path.contains("..") || path.ends_with(".tmp") {
-                return response(400, bytes::Bytes::new(), "text/plain");
-            }
-            let Ok(b) = tokio::fs::read(root.join(path)).await else {
-                return response(404, bytes::Bytes::new(), "text/plain");
-            };
-            if path.ends_with(".m3u8") {
-                log.lock().unwrap().push(PlaylistGet {
-                    at: std::time::Instant::now(),
-                    body: String::from_utf8_lossy(&b).into_owned(),
-                });
-            } else {
-                media_log
-                    .lock()
-                    .unwrap()
-                    .push((path.to_string(), std::time::Instant::now()));
-            }
-            ranged(b, range)
-        }
-    })
-    .await;
-    // Bounded wait until ffmpeg lists four segments, so that starting three target
+        .unwrap_or_else(|e| panic!("{writer:?} runs (scripts/system-deps.sh test): {e}"));
+    let (addr, log) = serve_dir(dir.clone()).await;
+    // Bounded wait until the writer lists four segments, so that starting three target
     // durations behind the live edge is a real choice.
     let deadline = std::time::Instant::now() + TEST_TIMEOUT;
     loop {
@@ -549,7 +571,7 @@ async fn play_ffmpeg_live(layout: Layout) {
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "ffmpeg's window never filled"
+            "the writer never listed four segments"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -560,7 +582,7 @@ async fn play_ffmpeg_live(layout: Layout) {
     .expect("driver starts");
     let got = tokio::time::timeout(TEST_TIMEOUT, async {
         let mut got = Vec::new();
-        // Bounded: the stream lasts SECS seconds, then ffmpeg writes ENDLIST.
+        // Bounded: the stream lasts SECS seconds, then the writer lists ENDLIST.
         while let Some(d) = chunks.next().await {
             got.push(d);
         }
@@ -568,13 +590,14 @@ async fn play_ffmpeg_live(layout: Layout) {
     })
     .await
     .expect("the live stream played to its end");
-    assert!(ffmpeg.wait().expect("ffmpeg exits").success());
+    assert!(producer.wait().expect("the writer exits").success());
     tokio::time::timeout(TEST_TIMEOUT, driver.join())
         .await
         .expect("driver ends")
         .expect("session ended cleanly on ENDLIST");
 
-    let gets = gets.lock().unwrap().clone();
+    let log = std::mem::take(&mut *log.lock().unwrap());
+    let gets = log.playlists;
     let last = &gets.last().expect("playlist fetched").body;
     assert!(
         last.contains("#EXT-X-ENDLIST"),
@@ -583,7 +606,7 @@ async fn play_ffmpeg_live(layout: Layout) {
     let (last_segments, target) = segments_of(last);
     let end_msn = last_segments.last().expect("segments").0;
     // Every segment from the first delivered one to the end, in order, no gap, each
-    // exactly the file ffmpeg wrote.
+    // exactly the file written (URIs as the served playlists listed them).
     let msns: Vec<u64> = got.iter().map(|d| d.chunk.msn).collect();
     let first = msns[0];
     assert_eq!(
@@ -591,10 +614,13 @@ async fn play_ffmpeg_live(layout: Layout) {
         (first..=end_msn).collect::<Vec<_>>(),
         "contiguous segments to the end"
     );
-    let ext = if fmp4 { "m4s" } else { "ts" };
+    let uris: std::collections::HashMap<u64, String> = gets
+        .iter()
+        .flat_map(|g| segments_of(&g.body).0)
+        .map(|(msn, _, uri)| (msn, uri))
+        .collect();
     for d in &got {
-        let file =
-            std::fs::read(dir.join(format!("index{}.{ext}", d.chunk.msn))).expect("segment file");
+        let file = std::fs::read(dir.join(&uris[&d.chunk.msn])).expect("segment file");
         assert_eq!(d.chunk.data.as_ref(), &file[..], "segment {}", d.chunk.msn);
         assert_eq!(d.chunk.part, None);
     }
@@ -605,14 +631,10 @@ async fn play_ffmpeg_live(layout: Layout) {
     // checklist C-START-01: no closer to the live edge than three target durations
     // of the playlist it tuned in with (or its first segment, when shorter).
     let (tune_in, _) = segments_of(&gets[0].body);
-    let behind: f64 = tune_in
-        .iter()
-        .filter(|(m, _)| *m >= first)
-        .map(|(_, d)| d)
-        .sum();
-    let listed: f64 = tune_in.iter().map(|(_, d)| d).sum();
+    let behind: f64 = tune_in.iter().filter(|s| s.0 >= first).map(|s| s.1).sum();
+    let listed: f64 = tune_in.iter().map(|s| s.1).sum();
     assert!(listed >= 3.0 * target, "tuned in with {listed:.2} s listed");
-    let first_dur = tune_in.iter().find(|(m, _)| *m == first).expect("listed").1;
+    let first_dur = tune_in.iter().find(|s| s.0 == first).expect("listed").1;
     assert!(
         behind >= 3.0 * target - 1e-6 && behind - first_dur < 3.0 * target,
         "started {behind:.2} s from the live edge: not the latest start at least three \
@@ -620,15 +642,15 @@ async fn play_ffmpeg_live(layout: Layout) {
     );
     // Live, not caught up at the end: most segments were fetched before the server
     // first answered with the final (ENDLIST) playlist.
-    let ffmpeg_done = gets
+    let live_until = gets
         .iter()
         .find(|g| g.body.contains("#EXT-X-ENDLIST"))
         .expect("final playlist served")
         .at;
-    let media = media.lock().unwrap().clone();
-    let live = media
+    let live = log
+        .media
         .iter()
-        .filter(|(path, at)| path.ends_with(ext) && *at < ffmpeg_done)
+        .filter(|(path, at)| uris.values().any(|u| u == path) && *at < live_until)
         .count();
     assert!(
         live * 2 >= got.len(),
@@ -668,10 +690,15 @@ async fn play_ffmpeg_live(layout: Layout) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ffmpeg_live_fmp4_followed_while_written() {
-    play_ffmpeg_live(Layout::Fmp4).await;
+    play_live(LiveWriter::Ffmpeg(Layout::Fmp4)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ffmpeg_live_mpegts_followed_while_written() {
-    play_ffmpeg_live(Layout::Ts).await;
+    play_live(LiveWriter::Ffmpeg(Layout::Ts)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gstreamer_hlssink2_live_followed_while_written() {
+    play_live(LiveWriter::Hlssink2).await;
 }
