@@ -153,9 +153,11 @@ async fn serve_conn<I>(
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let app = app.layer(axum::Extension(crate::Peer(peer)));
     // Part GETs and playlists first ([`FastPath`]), everything else through the router.
-    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+    // The peer address reaches the router's handlers as a request extension (what
+    // `axum::Extension` extracts); a per-connection `Router::layer` would rebuild the
+    // whole route table for every connection and drop it again when it closes.
+    let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
         let fast = fast
             .as_ref()
             .and_then(|f| f.route(req.method(), req.uri(), req.headers(), peer));
@@ -163,7 +165,10 @@ async fn serve_conn<I>(
         async move {
             match fast {
                 Some(resp) => Ok::<_, Infallible>(resp.await),
-                None => app.oneshot(req).await,
+                None => {
+                    req.extensions_mut().insert(crate::Peer(peer));
+                    app.oneshot(req).await
+                }
             }
         }
     });

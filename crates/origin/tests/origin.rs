@@ -598,6 +598,12 @@ async fn media_playlists_ahead_of_the_router_answer_exactly_as_the_router() {
         let sep = if path.contains('?') { '&' } else { '?' };
         format!("{path}{sep}via=router")
     };
+    // The router's handlers learn the viewer's address from the request (the peer
+    // extension the listener inserts): a routed playlist request alone counts a viewer.
+    assert_eq!(get(via("/live/a48/index.m3u8"), false).await.0, 200);
+    let m = get("/metrics".into(), false).await.2;
+    let m = std::str::from_utf8(&m).unwrap();
+    assert!(m.contains("aulos_viewers 1"), "{m}");
     for path in [
         "/live/a48/index.m3u8",
         "/live/a96/index.m3u8?_HLS_skip=YES",
@@ -653,8 +659,8 @@ async fn media_playlists_ahead_of_the_router_answer_exactly_as_the_router() {
         .unwrap();
     // 5 paths × 2 encodings × 2 routes (plain, delta, two satisfied blocking, an
     // ignored `_HLS_` name; the bare `_HLS_part`, `x` and the far `_HLS_msn` are
-    // 400s) + the 2 held.
-    assert!(line.ends_with(" 22"), "{line}");
+    // 400s) + the 2 held + the routed one that counted the viewer.
+    assert!(line.ends_with(" 23"), "{line}");
     o.shutdown().await.unwrap();
 }
 
