@@ -1,6 +1,6 @@
 //! The player on a live stream it did not make: plain (not low-latency) live HLS,
-//! MPEG-TS segments written by ffmpeg in real time and served as files while they are
-//! written. Played to the end (ENDLIST) into a WAV, which must hold the whole tone
+//! MPEG-TS or fMP4 segments written by ffmpeg in real time and served as files while
+//! they are written. Played to the end (ENDLIST) into a WAV, which must hold the whole tone
 //! from the start segment on, resampled to 48 kHz, without a gap.
 
 use std::path::{Path, PathBuf};
@@ -54,15 +54,33 @@ fn listed_segments(dir: &Path) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ffmpeg_live_mpegts_plays_to_its_end_without_a_gap() {
-    let dir = std::env::temp_dir().join(format!("aulos-player-live-{}", std::process::id()));
+    play_ffmpeg_live(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ffmpeg_live_fmp4_plays_to_its_end_without_a_gap() {
+    play_ffmpeg_live(true).await;
+}
+
+async fn play_ffmpeg_live(fmp4: bool) {
+    let dir = std::env::temp_dir().join(format!(
+        "aulos-player-live-{}-{}",
+        if fmp4 { "fmp4" } else { "ts" },
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let mut ffmpeg = std::process::Command::new("ffmpeg")
+    let mut ffmpeg = std::process::Command::new("ffmpeg");
+    ffmpeg
         .args(["-hide_banner", "-loglevel", "error", "-y", "-re"])
         .args(["-f", "lavfi", "-i"])
         .arg(format!("sine=frequency={TONE_HZ}:duration={SECS}"))
         .args(["-c:a", "aac", "-b:a", "96k", "-f", "hls", "-hls_time", "1"])
-        .args(["-hls_list_size", "5", "-hls_flags", "temp_file"])
+        .args(["-hls_list_size", "5", "-hls_flags", "temp_file"]);
+    if fmp4 {
+        ffmpeg.args(["-hls_segment_type", "fmp4"]);
+    }
+    let mut ffmpeg = ffmpeg
         .arg(dir.join("index.m3u8"))
         .stdin(std::process::Stdio::null())
         .spawn()
