@@ -302,6 +302,26 @@ async fn serve_dir(root: PathBuf) -> (std::net::SocketAddr, Arc<Mutex<ServedLog>
     (addr, log)
 }
 
+/// Plays `http://{addr}/index.m3u8` with the default driver until the stream ends
+/// (fails after [`TEST_TIMEOUT`]): the driver, to join, and every chunk delivered.
+async fn play_to_end(addr: std::net::SocketAddr) -> (Driver, Vec<aulos_client::Delivered>) {
+    let (driver, mut chunks) = Driver::spawn(
+        &format!("http://{addr}/index.m3u8"),
+        DriverConfig::default(),
+    )
+    .expect("driver starts");
+    let got = tokio::time::timeout(TEST_TIMEOUT, async {
+        let mut got = Vec::new();
+        while let Some(d) = chunks.next().await {
+            got.push(d);
+        }
+        got
+    })
+    .await
+    .expect("the stream played to its end");
+    (driver, got)
+}
+
 async fn play_ffmpeg_vod(layout: Layout) {
     let fmp4 = layout == Layout::Fmp4;
     let dir = temp_dir(match layout {
@@ -326,21 +346,8 @@ async fn play_ffmpeg_vod(layout: Layout) {
         }
     }
     assert!(segments.len() >= 3, "{playlist}");
-    let (driver, mut chunks) = Driver::spawn(
-        &format!("http://{addr}/index.m3u8"),
-        DriverConfig::default(),
-    )
-    .expect("driver starts");
-    let got = tokio::time::timeout(TEST_TIMEOUT, async {
-        let mut got = Vec::new();
-        // Bounded: the VOD has a handful of segments; the stream ends after them.
-        while let Some(d) = chunks.next().await {
-            got.push(d);
-        }
-        got
-    })
-    .await
-    .expect("VOD played to the end");
+    // Bounded: the VOD has a handful of segments; the stream ends after them.
+    let (driver, got) = play_to_end(addr).await;
     assert_eq!(got.len(), segments.len(), "one chunk per segment");
     // VOD: nothing to hold back from.
     assert!(got.iter().all(|d| d.hold_back.is_none()));
@@ -575,21 +582,8 @@ async fn play_live(writer: LiveWriter) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let (driver, mut chunks) = Driver::spawn(
-        &format!("http://{addr}/index.m3u8"),
-        DriverConfig::default(),
-    )
-    .expect("driver starts");
-    let got = tokio::time::timeout(TEST_TIMEOUT, async {
-        let mut got = Vec::new();
-        // Bounded: the stream lasts SECS seconds, then the writer lists ENDLIST.
-        while let Some(d) = chunks.next().await {
-            got.push(d);
-        }
-        got
-    })
-    .await
-    .expect("the live stream played to its end");
+    // Bounded: the stream lasts SECS seconds, then the writer lists ENDLIST.
+    let (driver, got) = play_to_end(addr).await;
     assert!(producer.wait().expect("the writer exits").success());
     tokio::time::timeout(TEST_TIMEOUT, driver.join())
         .await
