@@ -247,11 +247,14 @@ impl ChunkCache {
         let len = entry.data.len();
         let old = slot.entry.write().replace(entry);
         st.latest.fetch_max(key.pack(), Ordering::AcqRel);
-        // Both this and a parking waiter's increment are read-modify-writes of
-        // `slot.waiters`, so one comes first: either this reads the waiter's
-        // increment (and notifies), or the waiter's increment reads this one and,
-        // by the AcqRel pair, the waiter's check sees the entry written above.
-        if slot.waiters.fetch_add(0, Ordering::AcqRel) != 0 {
+        // No waiter can miss this put, through the slot lock alone: a waiter counts
+        // itself in, listens, then checks the entry under the read lock. If that
+        // check came after the write above, it sees the entry. If it came before,
+        // its read unlock happens-before our write lock, so this load sees its count
+        // and the notification comes after its listener was registered. A plain
+        // load is enough (modelled with loom in tests/loom_waiters.rs); it was an
+        // `AcqRel` read-modify-write before, a locked instruction on every put.
+        if slot.waiters.load(Ordering::Relaxed) != 0 {
             slot.event.notify(usize::MAX);
         }
         // Net accounting: a slot replaced by a payload of the same size (the
@@ -319,8 +322,9 @@ impl ChunkCache {
         let generation = st.generation.load(Ordering::Acquire);
         let slot = &self.slots[self.slot_index(s, key)];
         let _parked = Parked::new(&self.waiters.0);
-        // AcqRel: pairs with the read-modify-write in `put` (see there).
-        slot.waiters.fetch_add(1, Ordering::AcqRel);
+        // Counted in before listening and checking (see `put`): the read lock taken
+        // by the check orders it before any put that must see it.
+        slot.waiters.fetch_add(1, Ordering::Relaxed);
         let _parked_here = Parked(&slot.waiters);
         let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline));
         tokio::pin!(sleep);

@@ -10,7 +10,9 @@
 //! Depends on `bytes`, `parking_lot`, `event-listener` (wake-ups) and tokio's timer
 //! (wait deadlines). It never parses media or HLS text, never copies a payload
 //! (`Bytes` clones only) and allocates at most one small handle per put (when the
-//! caller keeps a clone of the payload, see `cache::private_handle`). No `unsafe`.
+//! caller keeps a clone of the payload, see `cache::private_handle`). No `unsafe`;
+//! the one hand-written atomic protocol (a put skipping the wake-up when nobody
+//! waits) has a loom model in `tests/loom_waiters.rs`.
 
 mod cache;
 mod config;
