@@ -657,17 +657,16 @@ async fn play_live(writer: LiveWriter) {
     // include the response time, so they are an upper bound on the client's wait.)
     let slack = 0.03;
     for w in gets.windows(3) {
+        if w[1].body.contains("#EXT-X-ENDLIST") {
+            continue;
+        }
         let changed = w[1].body != w[0].body;
-        let (segs, _) = segments_of(&w[1].body);
         let min = if changed {
-            segs.last().map_or(0.0, |s| s.1)
+            segments_of(&w[1].body).0.last().map_or(0.0, |s| s.1)
         } else {
             target / 2.0
         };
         let waited = (w[2].at - w[1].at).as_secs_f64();
-        if w[1].body.contains("#EXT-X-ENDLIST") {
-            continue;
-        }
         assert!(
             waited + slack >= min,
             "reloaded {waited:.3} s after a {} playlist (minimum {min:.3} s)",
