@@ -85,8 +85,9 @@ fn main() -> anyhow::Result<()> {
         let ours = run_all(&traces, kind);
         for ((t, o), b) in traces.iter().zip(&ours).zip(&base) {
             let mark = if below(o.0, b.0) { "BELOW" } else { "" };
+            let floor = t.steps.iter().map(|s| s.1.bps()).min().unwrap_or(0) / 1000;
             println!(
-                "{:<14} ours {:8.3} ({:2} stalls) base {:8.3} ({:2} stalls) {mark}",
+                "{:<14} ours {:8.3} ({:2} stalls) base {:8.3} ({:2} stalls) floor {floor:4} kb/s {mark}",
                 t.name, o.0, o.1, b.0, b.1
             );
         }

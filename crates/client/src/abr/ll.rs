@@ -31,6 +31,12 @@
 //!   since on a slow ramp the averages lag the link by their half-life. Both fast
 //!   paths also act with a full buffer when the agreed level would empty it within
 //!   `fast_down_full_horizon` (2 s).
+//! - **Ride out dips the link has shown before.** The rule times the link's low
+//!   phases (aggregates below [`FAST_DOWN_SHORTFALL`] of the rendition in use when
+//!   the phase began). When a down path fires during a low phase and the buffer
+//!   would carry the longest of the last few phases at the measured level without
+//!   a stall, it stays: a recurring short dip costs two switches and seconds on a
+//!   lower rendition otherwise. A phase longer than any seen counts as a step again.
 //! - **Starvation guard, but sticky through short dips.** Only when the buffer has
 //!   been (nearly) empty for `dip_hold` and the last two aggregates cannot carry the
 //!   current rendition does the rule drop to what they carry. Shorter dips (spikes,
@@ -142,6 +148,9 @@ const FAST_DOWN_RESTART_WEIGHT: Duration = Duration::from_secs(4);
 /// ends is forgotten within a second or two.
 const QUICK_DOWN_RESTART_WEIGHT: Duration = Duration::from_secs(1);
 
+/// Low phases remembered for the ride-out check.
+const PHASES_CAP: usize = 3;
+
 /// Cap on the recent-aggregate queue.
 const RECENT_CAP: usize = 16;
 
@@ -176,6 +185,12 @@ pub struct LowLatencyRule {
     /// The rendition the last quick or fast down left, and when: the link may come
     /// back to it (a dip, not a step).
     left: Option<(usize, Instant)>,
+    /// The need the link is compared with for low phases (set while none is open).
+    phase_ref: f64,
+    /// Start of the open low phase: aggregates below `phase_ref × FAST_DOWN_SHORTFALL`.
+    low_since: Option<Instant>,
+    /// Lengths of the last closed low phases, newest last.
+    phases: VecDeque<Duration>,
 }
 
 impl LowLatencyRule {
@@ -201,6 +216,9 @@ impl LowLatencyRule {
             down_since: None,
             fast_down_from: None,
             left: None,
+            phase_ref: 0.0,
+            low_since: None,
+            phases: VecDeque::new(),
             cfg,
         }
     }
@@ -282,6 +300,17 @@ impl AbrRule for LowLatencyRule {
             }
             self.recent.push_back((s.last_byte, a.rate.bps() as f64));
             self.last_sample_end = Some(s.last_byte);
+            let r = a.rate.bps() as f64;
+            if self.phase_ref > 0.0 {
+                if r < self.phase_ref * FAST_DOWN_SHORTFALL {
+                    self.low_since.get_or_insert(s.first_byte);
+                } else if let Some(start) = self.low_since.take() {
+                    if self.phases.len() == PHASES_CAP {
+                        self.phases.pop_front();
+                    }
+                    self.phases.push_back(s.first_byte - start);
+                }
+            }
         }
     }
 
@@ -301,6 +330,29 @@ impl AbrRule for LowLatencyRule {
         let factor = self.cfg.factor_low + (self.cfg.factor_high - self.cfg.factor_low) * fill;
 
         let need = |i: usize| (ctx.ladder[i].bps() + overhead.bps()) as f64;
+        if self.low_since.is_none() {
+            self.phase_ref = need(current);
+        }
+        // Ride out (2026-12-07): the link has had low phases before (aggregates below
+        // `FAST_DOWN_SHORTFALL` of the rendition the phase started on), and the buffer
+        // carries this one without a stall if it lasts as long as the longest of the
+        // last `PHASES_CAP`: then stay instead of switching down to `j` and back (a
+        // short dip costs the baseline nothing, and us two switches and seconds of a
+        // lower rendition). Beyond that length the phase counts as a step again. No
+        // stall is ever planned: at the QoE's weights 4.3 per second of stall against
+        // about 0.3 per second on a lower rung, a planned stall pays only for dips the
+        // history cannot predict, and it would cost the no-stall goal on sufficient links.
+        let ride_out = |this: &Self, level: f64, j: usize| -> bool {
+            let (Some(start), Some(longest)) = (this.low_since, this.phases.iter().max()) else {
+                return false;
+            };
+            let remaining = longest.saturating_sub(ctx.now.saturating_since(start));
+            if remaining.is_zero() || j >= current {
+                return false;
+            }
+            let drain = (1.0 - level / need(current)).max(0.0);
+            drain * remaining.as_secs_f64() <= ctx.buffer.as_secs_f64()
+        };
         // Starvation guard: the buffer has been (nearly) empty for `dip_hold` and the
         // last two aggregates could not carry the current rendition: step down to
         // what they carry. Shorter dips (spikes, jitter) stall every rendition alike
@@ -359,14 +411,18 @@ impl AbrRule for LowLatencyRule {
                     && fits(0, factor, qlo)
                     && dries
                 {
+                    let j = (0..current)
+                        .rev()
+                        .find(|&i| fits(i, factor, qhi))
+                        .unwrap_or(0);
+                    if ride_out(self, (qlo + qhi) / 2.0, j) {
+                        return current;
+                    }
                     self.up_since = None;
                     self.down_since = None;
                     self.restart_averages(qhi, QUICK_DOWN_RESTART_WEIGHT);
                     self.left = Some((current, ctx.now));
-                    return (0..current)
-                        .rev()
-                        .find(|&i| fits(i, factor, qhi))
-                        .unwrap_or(0);
+                    return j;
                 }
             }
             // Fast down: every aggregate of the last `fast_down_window` (at least two)
@@ -374,7 +430,18 @@ impl AbrRule for LowLatencyRule {
             // a step down, not an outage (those stall every rendition alike and are left
             // to the rules above). Switch now to what the best of them carries; the
             // averages would take seconds, and the sub-second LL buffer drains first.
-            if full_agrees && fits(0, factor, lo) {
+            // The target may need up to 1 / FAST_DOWN_SHORTFALL of the link while
+            // the buffer is full (rate control and the buffer absorb a small
+            // deficit for a while), and no more than the link with the buffer
+            // gone: a level 10 % above the link then stalls on every part until
+            // the down rule's hold ends (80 ms RTT staircase, 180 -> 90 kb/s,
+            // 12 stalls before, 5 after).
+            let slack = 1.0 - (1.0 - FAST_DOWN_SHORTFALL) * fill;
+            let j = (0..current)
+                .rev()
+                .find(|&i| hi >= need(i) * slack)
+                .unwrap_or(0);
+            if full_agrees && fits(0, factor, lo) && !ride_out(self, (lo + hi) / 2.0, j) {
                 self.up_since = None;
                 self.down_since = None;
                 // The averages still remember the old link: restart them from the new
@@ -383,17 +450,7 @@ impl AbrRule for LowLatencyRule {
                 self.recent.clear();
                 self.fast_down_from = Some((current, ctx.now));
                 self.left = Some((current, ctx.now));
-                // The target may need up to 1 / FAST_DOWN_SHORTFALL of the link while
-                // the buffer is full (rate control and the buffer absorb a small
-                // deficit for a while), and no more than the link with the buffer
-                // gone: a level 10 % above the link then stalls on every part until
-                // the down rule's hold ends (80 ms RTT staircase, 180 -> 90 kb/s,
-                // 12 stalls before, 5 after).
-                let slack = 1.0 - (1.0 - FAST_DOWN_SHORTFALL) * fill;
-                return (0..current)
-                    .rev()
-                    .find(|&i| hi >= need(i) * slack)
-                    .unwrap_or(0);
+                return j;
             }
         }
         // With less than half the target buffered, the down rule below also believes the
@@ -412,11 +469,15 @@ impl AbrRule for LowLatencyRule {
             self.up_since = None;
             let since = *self.down_since.get_or_insert(ctx.now);
             if ctx.now - since >= self.cfg.down_hold {
-                self.down_since = None;
-                return (0..current)
+                let j = (0..current)
                     .rev()
                     .find(|&i| fits(i, factor, est))
                     .unwrap_or(0);
+                if ride_out(self, est, j) {
+                    return current;
+                }
+                self.down_since = None;
+                return j;
             }
             return current;
         }
@@ -682,5 +743,39 @@ mod tests {
         let down = choose(&mut rule, t, 300);
         back = feed(&mut rule, t, 150, 8);
         assert!(cur(&mut rule, back, down) < 2);
+    }
+
+    #[test]
+    fn a_dip_no_longer_than_the_last_ones_is_ridden_out_on_the_buffer() {
+        // 400 kb/s with a 90 kb/s dip of 8 responses (1.8 s), then 2 s at 400 kb/s
+        // again, then the same dip. Without that history, 5 responses (1.1 s) at
+        // 90 kb/s make the fast down fire with 0.85 s buffered
+        // (`a_full_buffer_does_not_hide_a_step...`). With it, 0.7 s of the dip is
+        // left and drains 0.7 × (1 - 90/160) = 0.31 s: 0.85 s carries that, so the
+        // rule stays; 0.25 s does not, so it goes down; and a dip that outlasts the
+        // longest one seen is a step again.
+        let run = |buffer_ms: u64, second_dip: usize| {
+            let (mut rule, t) = on_fat_link(LowLatencyConfig::default());
+            assert_eq!(choose(&mut rule, t, 850), 2);
+            let mut t = t;
+            for _ in 0..8 {
+                t = feed(&mut rule, t, 90, 1);
+                choose(&mut rule, t, 850);
+            }
+            for _ in 0..40 {
+                t = feed(&mut rule, t, 400, 1);
+                choose(&mut rule, t, 850);
+            }
+            assert_eq!(choose(&mut rule, t, 850), 2, "back on the top rendition");
+            let mut picked = 2;
+            for _ in 0..second_dip {
+                t = feed(&mut rule, t, 90, 1);
+                picked = picked.min(choose(&mut rule, t, buffer_ms));
+            }
+            picked
+        };
+        assert_eq!(run(850, 5), 2, "ridden out");
+        assert!(run(250, 5) < 2, "too little buffer for the rest of the dip");
+        assert!(run(850, 10) < 2, "longer than any dip seen: a step");
     }
 }
