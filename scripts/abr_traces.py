@@ -1,3 +1,13 @@
+#!/usr/bin/env python3
+"""Random bandwidth traces for the ABR simulator (format: ../shared/traces/README.md).
+
+    python3 scripts/abr_traces.py OUT_DIR SEED
+
+Writes 35 traces: jitter (0.25-3 s periods), periodic dips, staircases, ramps,
+steady thin links, outages, log random walks and lossy steady links, RTT 20-100 ms.
+crates/client/examples/random/ holds seeds 7 (d1_), 1234 (d2_), 99 (v1_) and
+2026 (v2_), renamed with those prefixes so one directory can hold all four.
+"""
 import json, random, os, sys
 out = sys.argv[1]; seed = int(sys.argv[2]); random.seed(seed)
 os.makedirs(out, exist_ok=True)
