@@ -259,3 +259,61 @@ fn at_80_ms_rtt_the_staircase_stalls_a_fraction_of_the_baseline() {
     assert!(ours.rebuffer_time * 2 <= base.rebuffer_time);
     assert!(ours.qoe > base.qoe);
 }
+
+/// The 210 random traces of `examples/random` (`scripts/abr_traces.py`, six seeds:
+/// jitter, periodic dips, staircases, ramps, steady thin links, outages, random
+/// walks, lossy links), both rules, run as `abr_sweep` does (60 s or the trace's
+/// cycle); two threads.
+fn random_set() -> Vec<(Trace, SimReport, SimReport)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/random");
+    let traces = Trace::load_dir(&dir).expect("examples/random");
+    assert!(traces.len() >= 200, "{} traces", traces.len());
+    let half = traces.len().div_ceil(2);
+    let run = |ts: &[Trace]| -> Vec<(Trace, SimReport, SimReport)> {
+        ts.iter()
+            .map(|t| {
+                let secs = t.cycle().as_secs().max(60);
+                let (o, b) = both(t, secs);
+                (t.clone(), o, b)
+            })
+            .collect()
+    };
+    let (a, b) = traces.split_at(half);
+    std::thread::scope(|s| {
+        let h = s.spawn(|| run(a));
+        let mut out = run(b);
+        let mut first = h.join().expect("simulation thread");
+        first.append(&mut out);
+        first
+    })
+}
+
+#[test]
+fn on_random_traces_mean_qoe_is_15_percent_above_the_baseline_with_far_fewer_stalls() {
+    // Issue #6's goal over traces of every shape the rules were not all tuned on
+    // (docs/abr.md, "Against the goals"): mean QoE at least 15 % above the
+    // baseline's, and on links that always carry the lowest rendition at LL
+    // (floor >= 80 kb/s) at most a fifth of the baseline's stalls.
+    let runs = random_set();
+    let n = runs.len() as f64;
+    let ours = runs.iter().map(|r| r.1.qoe).sum::<f64>() / n;
+    let base = runs.iter().map(|r| r.2.qoe).sum::<f64>() / n;
+    let floor_ok = |t: &Trace| t.steps.iter().all(|s| s.1.bps() >= 80_000);
+    let (ours_st, base_st) = runs
+        .iter()
+        .filter(|r| floor_ok(&r.0))
+        .fold((0, 0), |(a, b), r| {
+            (a + r.1.rebuffer_count, b + r.2.rebuffer_count)
+        });
+    let below = runs.iter().filter(|r| r.1.qoe < r.2.qoe - 0.05).count();
+    println!(
+        "{} traces: mean QoE ours {ours:.2} hls.js {base:.2} ({:+.1} %), {below} below; stalls on floor >= 80 kb/s: {ours_st} vs {base_st}",
+        runs.len(),
+        (ours - base) / base.abs() * 100.0
+    );
+    assert!(ours >= 1.15 * base, "mean QoE {ours:.2} vs {base:.2}");
+    assert!(
+        ours_st * 5 <= base_st,
+        "stalls on sufficient links {ours_st} vs {base_st}"
+    );
+}
