@@ -51,10 +51,7 @@ fn main() -> anyhow::Result<()> {
         Err(_) => AbrKind::LowLatency,
     };
     for t in &traces {
-        let cfg = SimConfig {
-            duration: t.cycle().max(Duration::from_secs(60)),
-            ..SimConfig::default()
-        };
+        let cfg = SimConfig::for_trace(t);
         let ours = simulate(t, ours_kind, &cfg);
         let base = simulate(t, AbrKind::HlsJs, &cfg);
         println!("{}", row(&ours));

@@ -11,7 +11,7 @@
 
 use aulos_client::AbrKind;
 use aulos_client::abr::LowLatencyConfig;
-use aulos_client::sim::{SimConfig, Trace, simulate, synthetic_traces};
+use aulos_client::sim::{Trace, simulate_all, synthetic_traces};
 use std::time::Duration;
 
 fn load(dirs: &[String]) -> anyhow::Result<Vec<Trace>> {
@@ -23,30 +23,12 @@ fn load(dirs: &[String]) -> anyhow::Result<Vec<Trace>> {
     Ok(traces)
 }
 
-fn sim_cfg(t: &Trace) -> SimConfig {
-    SimConfig {
-        duration: t.cycle().max(Duration::from_secs(60)),
-        ..SimConfig::default()
-    }
-}
-
-/// (QoE, stalls) per trace, two threads.
+/// (QoE, stalls) per trace.
 fn run_all(traces: &[Trace], kind: AbrKind) -> Vec<(f64, u32)> {
-    let mut out = vec![(0.0, 0); traces.len()];
-    let half = traces.len().div_ceil(2);
-    std::thread::scope(|s| {
-        let (a, b) = out.split_at_mut(half);
-        let (ta, tb) = traces.split_at(half);
-        for (slots, ts) in [(a, ta), (b, tb)] {
-            s.spawn(move || {
-                for (slot, t) in slots.iter_mut().zip(ts) {
-                    let r = simulate(t, kind, &sim_cfg(t));
-                    *slot = (r.qoe, r.rebuffer_count);
-                }
-            });
-        }
-    });
-    out
+    simulate_all(traces, kind)
+        .iter()
+        .map(|r| (r.qoe, r.rebuffer_count))
+        .collect()
 }
 
 /// The default rule with its fast-down tunables replaced (milliseconds).

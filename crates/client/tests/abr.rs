@@ -1,7 +1,7 @@
 //! ABR comparisons on synthetic traces the rules were not tuned on (different
 //! levels, periods and RTTs than `shared/traces` and `sim::synthetic_traces`).
 
-use aulos_client::sim::{SimConfig, SimReport, Trace, simulate};
+use aulos_client::sim::{SimConfig, SimReport, Trace, simulate, simulate_all};
 use aulos_client::{AbrKind, Bitrate};
 use std::time::Duration;
 
@@ -262,30 +262,19 @@ fn at_80_ms_rtt_the_staircase_stalls_a_fraction_of_the_baseline() {
 
 /// The 210 random traces of `examples/random` (`scripts/abr_traces.py`, six seeds:
 /// jitter, periodic dips, staircases, ramps, steady thin links, outages, random
-/// walks, lossy links), both rules, run as `abr_sweep` does (60 s or the trace's
-/// cycle); two threads.
+/// walks, lossy links), both rules, run as `abr_sweep` does.
 fn random_set() -> Vec<(Trace, SimReport, SimReport)> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/random");
     let traces = Trace::load_dir(&dir).expect("examples/random");
     assert!(traces.len() >= 200, "{} traces", traces.len());
-    let half = traces.len().div_ceil(2);
-    let run = |ts: &[Trace]| -> Vec<(Trace, SimReport, SimReport)> {
-        ts.iter()
-            .map(|t| {
-                let secs = t.cycle().as_secs().max(60);
-                let (o, b) = both(t, secs);
-                (t.clone(), o, b)
-            })
-            .collect()
-    };
-    let (a, b) = traces.split_at(half);
-    std::thread::scope(|s| {
-        let h = s.spawn(|| run(a));
-        let mut out = run(b);
-        let mut first = h.join().expect("simulation thread");
-        first.append(&mut out);
-        first
-    })
+    let ours = simulate_all(&traces, AbrKind::LowLatency);
+    let base = simulate_all(&traces, AbrKind::HlsJs);
+    traces
+        .into_iter()
+        .zip(ours)
+        .zip(base)
+        .map(|((t, o), b)| (t, o, b))
+        .collect()
 }
 
 #[test]

@@ -446,21 +446,23 @@ impl AbrRule for LowLatencyRule {
             // gone: a level 10 % above the link then stalls on every part until
             // the down rule's hold ends (80 ms RTT staircase, 180 -> 90 kb/s,
             // 12 stalls before, 5 after).
-            let slack = 1.0 - (1.0 - FAST_DOWN_SHORTFALL) * fill;
-            let j = (0..current)
-                .rev()
-                .find(|&i| hi >= need(i) * slack)
-                .unwrap_or(0);
-            if full_agrees && fits(0, factor, lo) && !ride_out(self, (lo + hi) / 2.0, j) {
-                self.up_since = None;
-                self.down_since = None;
-                // The averages still remember the old link: restart them from the new
-                // level, or they switch straight back up.
-                self.restart_averages(hi, FAST_DOWN_RESTART_WEIGHT);
-                self.recent.clear();
-                self.fast_down_from = Some((current, ctx.now));
-                self.left = Some((current, ctx.now));
-                return j;
+            if full_agrees && fits(0, factor, lo) {
+                let slack = 1.0 - (1.0 - FAST_DOWN_SHORTFALL) * fill;
+                let j = (0..current)
+                    .rev()
+                    .find(|&i| hi >= need(i) * slack)
+                    .unwrap_or(0);
+                if !ride_out(self, (lo + hi) / 2.0, j) {
+                    self.up_since = None;
+                    self.down_since = None;
+                    // The averages still remember the old link: restart them from the new
+                    // level, or they switch straight back up.
+                    self.restart_averages(hi, FAST_DOWN_RESTART_WEIGHT);
+                    self.recent.clear();
+                    self.fast_down_from = Some((current, ctx.now));
+                    self.left = Some((current, ctx.now));
+                    return j;
+                }
             }
         }
         // With less than half the target buffered, the down rule below also believes the
@@ -537,25 +539,23 @@ impl AbrRule for LowLatencyRule {
         // (200 kb/s against 160 kb/s + LL overhead) the margin alone kept the rule a
         // rung lower for the whole run. Tried and not kept: a margin of 1.0 always
         // (more stalls on jittery links).
-        let steady_link = self
-            .recent
-            .iter()
-            .filter(|(t, _)| ctx.now - *t <= STEADY_WINDOW)
-            .count()
-            >= STEADY_SAMPLES
-            && self
-                .window_rates(ctx.now, STEADY_WINDOW)
-                .is_some_and(|(lo, hi)| hi <= lo * STEADY_SPREAD);
         // Not from the lowest rendition: there the overhead measured is that of
         // reloads spread over several parts (look-ahead on a thin link), which the
         // buffer spent on going up ends; without a margin the rule went to 96 kb/s
         // on a steady 120 kb/s link and stalled on the next step down
         // (step_down_up, 3 stalls).
-        let margin = if steady_link && current > 0 {
-            1.0
-        } else {
-            self.cfg.up_margin
-        };
+        let steady_link = current > 0
+            && up < n
+            && self
+                .recent
+                .iter()
+                .filter(|(t, _)| ctx.now - *t <= STEADY_WINDOW)
+                .count()
+                >= STEADY_SAMPLES
+            && self
+                .window_rates(ctx.now, STEADY_WINDOW)
+                .is_some_and(|(lo, hi)| hi <= lo * STEADY_SPREAD);
+        let margin = if steady_link { 1.0 } else { self.cfg.up_margin };
         if up < n && !capped && fits(up, factor * margin) {
             let young = self.slow.total_weight() < self.cfg.up_hold.as_secs_f64();
             let (since, lat0) = match self.up_since {

@@ -12,5 +12,5 @@ mod trace;
 
 pub use link::{Delivery, Link};
 pub use origin::{Fault, OriginConfig, PDT_EPOCH_UNIX, Reply, SimOrigin};
-pub use run::{BufferReport, LOG_CAP, QoeWeights, SimConfig, SimReport, simulate};
+pub use run::{BufferReport, LOG_CAP, QoeWeights, SimConfig, SimReport, simulate, simulate_all};
 pub use trace::{Trace, synthetic_traces};

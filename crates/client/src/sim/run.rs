@@ -92,6 +92,15 @@ impl Default for SimConfig {
 }
 
 impl SimConfig {
+    /// The comparison run of `docs/abr.md`: the defaults, for the trace's cycle or
+    /// 60 s, whichever is longer.
+    pub fn for_trace(trace: &Trace) -> SimConfig {
+        SimConfig {
+            duration: trace.cycle().max(Duration::from_secs(60)),
+            ..SimConfig::default()
+        }
+    }
+
     /// Check the values are usable.
     pub fn validate(&self) -> Result<(), crate::Error> {
         self.origin.validate()?;
@@ -329,6 +338,24 @@ impl Player {
         (self.started.is_some() && self.stalled_since.is_none())
             .then(|| self.now + self.buffer().div_f64(self.rate.max(MIN_RATE)))
     }
+}
+
+/// [`simulate`] with `abr` over every trace, each with [`SimConfig::for_trace`], on
+/// two threads; the reports in trace order.
+pub fn simulate_all(traces: &[Trace], abr: AbrKind) -> Vec<SimReport> {
+    let run = |ts: &[Trace]| -> Vec<SimReport> {
+        ts.iter()
+            .map(|t| simulate(t, abr, &SimConfig::for_trace(t)))
+            .collect()
+    };
+    let (a, b) = traces.split_at(traces.len().div_ceil(2));
+    std::thread::scope(|s| {
+        let first = s.spawn(|| run(a));
+        let second = run(b);
+        let mut out = first.join().expect("simulation thread");
+        out.extend(second);
+        out
+    })
 }
 
 /// Run one session with `abr` over `trace`. An invalid config yields an empty report
