@@ -5,44 +5,48 @@
 //! `(msn mod segments_per_stream) × parts_per_segment + part`, so every operation
 //! is O(1) without an index.
 //!
-//! Correctness without `unsafe`:
-//! - each slot is a `parking_lot::RwLock<Option<Entry>>`; a put holds the write lock
-//!   only to swap the entry in (the old payload is dropped after unlocking), a get
-//!   holds the read lock only to clone `Bytes` (an atomic increment). A reader can
-//!   therefore never see a half-written chunk, and contends only with a put to the
-//!   very same slot — which, in a ring whose readers follow the live edge, is the
-//!   slot written a whole window ago.
+//! Correctness:
+//! - each slot holds an `AtomicPtr` to an immutable, boxed entry. A get reads it
+//!   under a hazard pointer (`hazard.rs`): no lock, no write to any line another
+//!   thread reads, one atomic increment for the `Bytes` clone. A put builds the
+//!   entry, swaps it in under its stream's writer lock (readers never take it) and
+//!   retires the old one; retired entries are freed in batches once no hazard names
+//!   them, and their boxes are reused by later puts. A reader therefore never sees
+//!   a half-written or freed chunk, and a put never waits for a reader.
 //! - every entry carries its full key and the stream generation it was put in; a
-//!   get checks both under the slot lock, so a slot overwritten by a newer key
-//!   (wrap-around) or left from before a reset is never returned (no ABA).
+//!   get checks both, so a slot overwritten by a newer key (wrap-around) or left
+//!   from before a reset is never returned (no ABA).
 //! - a reset bumps the stream's generation: O(1), old entries become invisible and
 //!   are overwritten lazily.
+//!
+//! Until 2026-12-07 each slot was a `parking_lot::RwLock<Option<Entry>>`: its read
+//! lock's two read-modify-writes per get kept scenario 3 of the bench at 4–4.6× the
+//! baseline; the hazard path reads 1.35× faster (5.6–5.9×, docs/performance.md).
 //!
 //! Cache lines (measured with `benches/vs_playlists.rs`, see docs/performance.md):
 //! slots and streams are 128-byte aligned and the occupancy counters sit on their
 //! own block, so a put writes no line that readers of other slots or streams read;
 //! a put with nobody waiting on its slot skips the wake-up event entirely (its
-//! fence and mutex), and a put replacing a payload of the same size writes no
-//! counter (together: solo put p50 from ~130 to ~90 ns); the ring keeps a private
-//! `Bytes` handle per entry (see [`private_handle`]) so readers do not all
-//! increment one shared reference count. A per-slot `arc_swap::ArcSwapOption` was measured as the
-//! alternative: reads were no faster (the `Bytes` clone a get must return costs
-//! as much as the lock), and every swap scans all threads' debt slots, which
-//! readers keep writing, so puts were 1.5× slower alone and 2–4.5× slower at p99
-//! under 1000 readers.
+//! mutex), and a put replacing a payload of the same size writes no counter; the
+//! ring keeps a private `Bytes` handle per entry (see [`private_handle`]) so
+//! readers do not all increment one shared reference count. A per-slot
+//! `arc_swap::ArcSwapOption` and `crossbeam-epoch` were measured as alternatives
+//! and were slower than the lock (docs/performance.md).
 //!
 //! Waiting: each slot has an `event_listener::Event`; a put notifies it once (if
-//! anyone waits there) and every parked waiter re-checks the slot under a shared
-//! read lock, so 10,000 waiters on one key cost one notification and no exclusive
-//! lock acquisitions. A per-stream control event wakes waiters on reset and close.
+//! anyone waits there) and every parked waiter re-checks the slot with a lock-free
+//! get, so 10,000 waiters on one key cost one notification and no lock
+//! acquisitions. A per-stream control event wakes waiters on reset and close.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence};
 use std::time::Instant;
 
 use bytes::Bytes;
 use event_listener::Event;
-use parking_lot::RwLock;
+use parking_lot::Mutex;
 
+use crate::hazard::{self, Domain, Record, Retired};
 use crate::{Chunk, ChunkKey, ChunkMeta, Config, Error, StreamId, WaitError};
 
 /// One put, immutable once built.
@@ -58,14 +62,16 @@ struct Entry {
 #[derive(Debug, Default)]
 #[repr(align(128))]
 struct Slot {
-    entry: RwLock<Option<Entry>>,
+    /// The slot's entry, or null. Readers [`hazard::protect`] it; puts swap a new
+    /// entry in under the stream's writer lock and retire the old one.
+    entry: AtomicPtr<Entry>,
     /// Futures parked in `wait` on this slot: a put notifies `event` only when
     /// non-zero, so a put with nobody waiting skips the event's fence and mutex.
     waiters: AtomicUsize,
     event: Event,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 #[repr(align(128))]
 struct Stream {
     open: AtomicBool,
@@ -75,6 +81,136 @@ struct Stream {
     latest: AtomicU64,
     /// Wakes waiters on reset and close.
     control: Event,
+    /// Serialises the stream's puts and closes; readers never take it. On its own
+    /// block, off the line readers load `generation` and `latest` from.
+    writer: Padded<Mutex<Writer>>,
+}
+
+/// What a stream's writers share: entries unlinked but maybe still read, and
+/// reclaimed entry boxes for the next puts (so a put allocates no entry in the
+/// steady state).
+struct Writer {
+    retired: Retired<Entry>,
+    #[expect(
+        clippy::vec_box,
+        reason = "the boxes are the entries' allocations, reused by later puts"
+    )]
+    free: Vec<Box<Entry>>,
+    /// Reclaim once this many entries are retired (see [`retire_batch`]).
+    batch: usize,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("retired", &self.retired.len())
+            .field("free", &self.free.len())
+            .finish()
+    }
+}
+
+impl Writer {
+    fn new(batch: usize) -> Self {
+        Self {
+            retired: Retired::with_capacity(batch),
+            free: Vec::with_capacity(batch),
+            batch,
+        }
+    }
+
+    fn alloc(&mut self, entry: Entry) -> *mut Entry {
+        match self.free.pop() {
+            Some(mut b) => {
+                *b = entry;
+                Box::into_raw(b)
+            }
+            None => Box::into_raw(Box::new(entry)),
+        }
+    }
+
+    /// Takes an entry just unlinked from a slot; reclaims when a batch is full.
+    ///
+    /// # Safety
+    /// `old` came from [`alloc`](Self::alloc) and was swapped out of its slot by
+    /// the caller, under this writer's lock.
+    unsafe fn retire(&mut self, old: *mut Entry) {
+        // SAFETY: the caller's contract is `push`'s.
+        unsafe { self.retired.push(old) };
+        if self.retired.len() >= self.batch {
+            self.reclaim();
+        }
+    }
+
+    fn reclaim(&mut self) {
+        let free = &mut self.free;
+        let cap = self.batch;
+        self.retired.reclaim(domain(), |b| {
+            // The box keeps its payload until a later put reuses it and drops it
+            // there: one free per put, like the malloc that made the new payload's
+            // handle, which glibc then serves from its per-thread cache (freeing
+            // a whole batch here sent every put's malloc down the slow path:
+            // scenario 1 puts/s −30 %).
+            if free.len() < cap {
+                free.push(b);
+            }
+        });
+    }
+}
+
+impl Stream {
+    fn new(batch: usize) -> Self {
+        Self {
+            open: AtomicBool::new(false),
+            generation: AtomicU64::new(0),
+            latest: AtomicU64::new(0),
+            control: Event::new(),
+            writer: Padded(Mutex::new(Writer::new(batch))),
+        }
+    }
+}
+
+/// Entries retired per stream before a reclaim: an eighth of the stream's slots,
+/// at least 8 and at most 1024. A reclaim costs one membarrier and a walk of the
+/// hazard records, so it is amortised over the batch (a put in a few hundred pays
+/// it). Replaced payloads are released when their entry's box is reused, so the
+/// ring holds at most two batches of them per stream beyond its slots (retired,
+/// and reclaimed but not yet reused); `close_stream` releases them all.
+fn retire_batch(slots_per_stream: usize) -> usize {
+    (slots_per_stream / 8).clamp(8, 1024)
+}
+
+/// The hazard domain of every ring in the process.
+fn domain() -> &'static Domain {
+    static DOMAIN: OnceLock<Domain> = OnceLock::new();
+    DOMAIN.get_or_init(Domain::new)
+}
+
+/// The calling thread's hazard record, given back when the thread exits.
+struct LocalRecord(&'static Record);
+
+impl Drop for LocalRecord {
+    fn drop(&mut self) {
+        domain().release(self.0);
+    }
+}
+
+thread_local! {
+    static RECORD: LocalRecord = LocalRecord(domain().acquire());
+}
+
+/// Runs `f` with the calling thread's hazard record (a temporary one while the
+/// thread's own is being torn down).
+#[inline]
+fn with_record<R>(f: impl FnOnce(&Record) -> R) -> R {
+    match RECORD.try_with(|r| r.0) {
+        Ok(rec) => f(rec),
+        Err(_) => {
+            let rec = domain().acquire();
+            let out = f(rec);
+            domain().release(rec);
+            out
+        }
+    }
 }
 
 /// Occupancy and activity figures, for metrics.
@@ -85,7 +221,8 @@ pub struct Stats {
     /// Slots holding a payload (including entries of a reset generation not yet
     /// overwritten: they still hold memory).
     pub chunks: usize,
-    /// Payload bytes held by those slots.
+    /// Payload bytes held by those slots (replaced payloads awaiting release, at
+    /// most two reclaim batches per stream, are not counted).
     pub bytes: usize,
     /// Futures currently parked in [`ChunkCache::wait`].
     pub waiters: usize,
@@ -143,10 +280,12 @@ impl ChunkCache {
             .slots_per_stream()
             .expect("validate checked the product");
         let total = slots_per_stream * config.streams;
+        crate::sync::init_barriers();
+        let batch = retire_batch(slots_per_stream);
         Ok(Self {
             config,
             slots_per_stream,
-            streams: (0..config.streams).map(|_| Stream::default()).collect(),
+            streams: (0..config.streams).map(|_| Stream::new(batch)).collect(),
             slots: (0..total).map(|_| Slot::default()).collect(),
             next_generation: AtomicU64::new(1),
             counters: Padded::default(),
@@ -193,9 +332,23 @@ impl ChunkCache {
         st.generation
             .store(self.fresh_generation(), Ordering::Release);
         st.latest.store(0, Ordering::Release);
-        for slot in self.stream_slots(s) {
-            let old = slot.entry.write().take();
-            self.account_removed(old);
+        {
+            let mut w = st.writer.0.lock();
+            for slot in self.stream_slots(s) {
+                let old = slot.entry.swap(std::ptr::null_mut(), Ordering::AcqRel);
+                if !old.is_null() {
+                    // SAFETY: retired only below, so still alive; entries are
+                    // immutable once published.
+                    self.account_removed(unsafe { (*old).data.len() });
+                    // SAFETY: swapped out under the writer lock; from `alloc`.
+                    unsafe { w.retired.push(old) };
+                }
+            }
+            w.reclaim();
+            // Reclaimed boxes keep their payloads until reused: release them now.
+            for b in &mut w.free {
+                b.data = Bytes::new();
+            }
         }
         st.open.store(false, Ordering::Release);
         st.control.notify(usize::MAX);
@@ -245,21 +398,38 @@ impl ChunkCache {
         };
         let slot = &self.slots[self.slot_index(s, key)];
         let len = entry.data.len();
-        let old = slot.entry.write().replace(entry);
-        st.latest.fetch_max(key.pack(), Ordering::AcqRel);
-        // No waiter can miss this put, through the slot lock alone: a waiter counts
-        // itself in, listens, then checks the entry under the read lock. If that
-        // check came after the write above, it sees the entry. If it came before,
-        // its read unlock happens-before our write lock, so this load sees its count
-        // and the notification comes after its listener was registered. A plain
-        // load is enough (modelled with loom in tests/loom_waiters.rs); it was an
-        // `AcqRel` read-modify-write before, a locked instruction on every put.
+        let old_len = {
+            let mut w = st.writer.0.lock();
+            let new = w.alloc(entry);
+            let old = slot.entry.swap(new, Ordering::AcqRel);
+            // Puts of a stream are serialised by the writer lock, so a load and a
+            // store publish the newest key (no read-modify-write: the profile of
+            // scenario 1 had each locked instruction of a put at ~15 % of it).
+            if key.pack() > st.latest.load(Ordering::Relaxed) {
+                st.latest.store(key.pack(), Ordering::Release);
+            }
+            (!old.is_null()).then(|| {
+                // SAFETY: retired just below and freed only by a later reclaim under
+                // this lock; entries are immutable once published.
+                let old_len = unsafe { (*old).data.len() };
+                // SAFETY: swapped out of its slot under the writer lock; from `alloc`.
+                unsafe { w.retire(old) };
+                old_len
+            })
+        };
+        // No waiter can miss this put: a waiter counts itself in, issues a
+        // `fence(SeqCst)`, then listens and checks the entry; the put swaps the
+        // entry in, issues its fence, then reads the count. Of two such
+        // store-fence-load sequences at least one sees the other's store: either the
+        // waiter's check finds the entry, or this load sees its count and the
+        // notification comes after its listener (`event_listener` orders a listen
+        // before a later notify). Modelled with loom in tests/loom_waiters.rs.
+        fence(Ordering::SeqCst);
         if slot.waiters.load(Ordering::Relaxed) != 0 {
             slot.event.notify(usize::MAX);
         }
         // Net accounting: a slot replaced by a payload of the same size (the
         // steady state) writes no counter.
-        let old_len = old.as_ref().map(|e| e.data.len());
         if old_len.is_none() {
             self.counters.0.chunks.fetch_add(1, Ordering::Relaxed);
         }
@@ -268,8 +438,6 @@ impl ChunkCache {
             // Wrapping add of a negative delta is a subtraction.
             self.counters.0.bytes.fetch_add(delta, Ordering::Relaxed);
         }
-        // The replaced entry is released here, outside the slot lock.
-        drop(old);
         Ok(())
     }
 
@@ -322,9 +490,9 @@ impl ChunkCache {
         let generation = st.generation.load(Ordering::Acquire);
         let slot = &self.slots[self.slot_index(s, key)];
         let _parked = Parked::new(&self.waiters.0);
-        // Counted in before listening and checking (see `put`): the read lock taken
-        // by the check orders it before any put that must see it.
+        // Counted in, then the fence, before listening and checking (see `put`).
         slot.waiters.fetch_add(1, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
         let _parked_here = Parked(&slot.waiters);
         let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline));
         tokio::pin!(sleep);
@@ -418,36 +586,63 @@ impl ChunkCache {
     }
 
     fn get_in(&self, s: StreamId, key: ChunkKey, generation: u64) -> Option<Chunk> {
-        let guard = self.slots[self.slot_index(s, key)].entry.read();
-        let e = guard.as_ref()?;
-        (e.key == key && e.generation == generation).then(|| Chunk {
-            key,
-            data: e.data.clone(),
-            meta: e.meta,
-            generation,
+        self.read_slot(s, key, |e| {
+            (e.key == key && e.generation == generation).then(|| Chunk {
+                key,
+                data: e.data.clone(),
+                meta: e.meta,
+                generation,
+            })
         })
     }
 
     fn held_key(&self, s: StreamId, key: ChunkKey, generation: u64) -> Option<ChunkKey> {
-        let guard = self.slots[self.slot_index(s, key)].entry.read();
-        guard
-            .as_ref()
-            .filter(|e| e.generation == generation)
-            .map(|e| e.key)
+        self.read_slot(s, key, |e| (e.generation == generation).then_some(e.key))
     }
 
-    fn account_removed(&self, old: Option<Entry>) {
-        if let Some(old) = old {
-            self.counters.0.chunks.fetch_sub(1, Ordering::Relaxed);
-            self.counters
-                .0
-                .bytes
-                .fetch_sub(old.data.len(), Ordering::Relaxed);
-        }
+    /// Runs `f` on the entry of `key`'s slot, if any, under the thread's hazard.
+    #[inline]
+    fn read_slot<R>(
+        &self,
+        s: StreamId,
+        key: ChunkKey,
+        f: impl FnOnce(&Entry) -> Option<R>,
+    ) -> Option<R> {
+        let slot = &self.slots[self.slot_index(s, key)];
+        with_record(|rec| {
+            let p = hazard::protect(rec, &slot.entry);
+            // SAFETY: `protect` published `p` as this thread's hazard and found it
+            // still in the slot afterwards; every entry unlinked from a slot goes
+            // through `Writer::retire`, whose reclaim frees none a hazard names, so
+            // it stays alive until `clear`. Entries are never written while
+            // published or retired.
+            let out = unsafe { p.as_ref() }.and_then(f);
+            hazard::clear(rec);
+            out
+        })
+    }
+
+    fn account_removed(&self, len: usize) {
+        self.counters.0.chunks.fetch_sub(1, Ordering::Relaxed);
+        self.counters.0.bytes.fetch_sub(len, Ordering::Relaxed);
     }
 
     fn fresh_generation(&self) -> u64 {
         self.next_generation.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+impl Drop for ChunkCache {
+    fn drop(&mut self) {
+        for slot in self.slots.iter_mut() {
+            let p = *slot.entry.get_mut();
+            if !p.is_null() {
+                // SAFETY: `&mut self`: no reader runs; each published entry was
+                // boxed by `Writer::alloc` and is owned by its slot alone. Retired
+                // entries are freed by their `Retired`.
+                drop(unsafe { Box::from_raw(p) });
+            }
+        }
     }
 }
 
@@ -479,5 +674,118 @@ impl<'a> Parked<'a> {
 impl Drop for Parked<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Small enough for Miri, which checks the `unsafe` of the read path for
+/// use-after-free, leaks and data races: `cargo +nightly miri test -p aulos-ring
+/// --lib` (`scripts/test` runs it when Miri is installed).
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use bytes::Bytes;
+
+    use super::*;
+
+    fn tiny() -> ChunkCache {
+        ChunkCache::new(Config {
+            streams: 2,
+            segments_per_stream: 2,
+            parts_per_segment: 2,
+        })
+        .unwrap()
+    }
+
+    fn payload(k: ChunkKey) -> Bytes {
+        Bytes::from(format!("{}.{}", k.msn, k.part))
+    }
+
+    #[test]
+    fn readers_never_see_a_freed_or_foreign_entry_while_puts_replace_them() {
+        let ring = tiny();
+        let s = ring.open_stream().unwrap();
+        let other = ring.open_stream().unwrap();
+        let puts: u64 = if cfg!(miri) { 60 } else { 20_000 };
+        let done = AtomicBool::new(false);
+        std::thread::scope(|sc| {
+            for _ in 0..2 {
+                sc.spawn(|| {
+                    let mut seen = 0u64;
+                    while !done.load(Ordering::Acquire) {
+                        if let Some(k) = ring.latest(s)
+                            && let Some(c) = ring.get(s, k)
+                        {
+                            assert_eq!((c.key, &c.data), (k, &payload(k)));
+                            seen += 1;
+                        }
+                        assert!(ring.get(other, ChunkKey::new(0, 0)).is_none());
+                    }
+                    seen
+                });
+            }
+            for i in 0..puts {
+                let k = ChunkKey::new(i / 2, (i % 2) as u32);
+                // Half the payloads shared with the caller (the ring then keeps a
+                // handle of its own), half handed over.
+                let data = payload(k);
+                let kept = (i % 2 == 0).then(|| data.clone());
+                ring.put(s, k, data, ChunkMeta::default()).unwrap();
+                drop(kept);
+            }
+            done.store(true, Ordering::Release);
+        });
+        assert_eq!(ring.stats().chunks, 4);
+        ring.close_stream(s);
+        assert_eq!(ring.stats().chunks, 0);
+        assert!(ring.get(s, ChunkKey::new(puts / 2 - 1, 1)).is_none());
+    }
+
+    #[test]
+    fn an_entry_held_by_a_reader_outlives_its_slot_and_is_freed_later() {
+        let ring = tiny();
+        let s = ring.open_stream().unwrap();
+        let k = ChunkKey::new(0, 0);
+        ring.put(s, k, payload(k), ChunkMeta::default()).unwrap();
+        ring.put(s, ChunkKey::new(0, 1), payload(k), ChunkMeta::default())
+            .unwrap();
+        let batch = retire_batch(ring.slots_per_stream) as u64;
+        // A reader inside `read_slot` while its slot is overwritten and several
+        // batches of retired entries are reclaimed.
+        let seen = ring.read_slot(s, k, |e| {
+            for i in 2..2 + 4 * batch {
+                let k2 = ChunkKey::new(i / 2, (i % 2) as u32);
+                ring.put(s, k2, payload(k2), ChunkMeta::default()).unwrap();
+            }
+            assert!(ring.get(s, k).is_none(), "overwritten");
+            Some(e.data.clone())
+        });
+        assert_eq!(seen, Some(payload(k)));
+        let mut w = ring.streams[0].writer.0.lock();
+        assert!(w.retired.len() >= 1, "the held entry was kept");
+        w.reclaim();
+        assert_eq!(w.retired.len(), 0, "and is freed once released");
+    }
+
+    #[test]
+    fn a_released_hazard_record_is_reused_and_comes_back_clear() {
+        let d = Domain::new();
+        let a: *const Record = d.acquire();
+        let b: *const Record = d.acquire();
+        assert_ne!(a, b, "two threads, two records");
+        let slot = AtomicPtr::new(Box::into_raw(Box::new(7u32)));
+        // SAFETY: records live as long as `d`.
+        let ra = unsafe { &*a };
+        let p = hazard::protect(ra, &slot);
+        assert_eq!(ra.hazard(), p.cast());
+        d.release(ra);
+        let c = d.acquire();
+        assert_eq!(
+            c as *const Record, a,
+            "the released record is handed out again"
+        );
+        assert!(c.hazard().is_null());
+        // SAFETY: never shared.
+        drop(unsafe { Box::from_raw(slot.load(Ordering::Relaxed)) });
     }
 }
