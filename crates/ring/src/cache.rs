@@ -610,6 +610,9 @@ impl ChunkCache {
     ) -> Option<R> {
         let slot = &self.slots[self.slot_index(s, key)];
         with_record(|rec| {
+            // One hazard per thread: `f` must not read the ring again (it would
+            // clear this protection on return).
+            debug_assert!(rec.hazard_is_clear(), "nested read_slot");
             let p = hazard::protect(rec, &slot.entry);
             // SAFETY: `protect` published `p` as this thread's hazard and found it
             // still in the slot afterwards; every entry unlinked from a slot goes
@@ -757,10 +760,10 @@ mod tests {
                 let k2 = ChunkKey::new(i / 2, (i % 2) as u32);
                 ring.put(s, k2, payload(k2), ChunkMeta::default()).unwrap();
             }
-            assert!(ring.get(s, k).is_none(), "overwritten");
             Some(e.data.clone())
         });
         assert_eq!(seen, Some(payload(k)));
+        assert!(ring.get(s, k).is_none(), "overwritten meanwhile");
         let mut w = ring.streams[0].writer.0.lock();
         assert!(w.retired.len() >= 1, "the held entry was kept");
         w.reclaim();

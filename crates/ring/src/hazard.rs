@@ -158,6 +158,12 @@ impl Record {
     pub(crate) fn hazard(&self) -> *mut () {
         self.hazard.load(Ordering::Relaxed)
     }
+
+    /// No protection is held through this record (for debug checks: a record
+    /// protects one pointer at a time).
+    pub(crate) fn hazard_is_clear(&self) -> bool {
+        self.hazard.load(Ordering::Relaxed).is_null()
+    }
 }
 
 /// Ends the protection [`protect`] gave.
