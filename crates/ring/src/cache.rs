@@ -20,8 +20,8 @@
 //!   are overwritten lazily.
 //!
 //! Until 2026-12-07 each slot was a `parking_lot::RwLock<Option<Entry>>`: its read
-//! lock's two read-modify-writes per get kept scenario 3 of the bench at 4–4.6× the
-//! baseline; the hazard path reads 1.35× faster (5.6–5.9×, docs/performance.md).
+//! lock's two read-modify-writes per get kept scenario 3 of the bench at 3.7–4.6× the
+//! baseline; the hazard path reads 1.25–1.35× faster (5.1–6.7×, docs/performance.md).
 //!
 //! Cache lines (measured with `benches/vs_playlists.rs`, see docs/performance.md):
 //! slots and streams are 128-byte aligned and the occupancy counters sit on their
@@ -149,7 +149,7 @@ impl Writer {
             // there: one free per put, like the malloc that made the new payload's
             // handle, which glibc then serves from its per-thread cache (freeing
             // a whole batch here sent every put's malloc down the slow path:
-            // scenario 1 puts/s −30 %).
+            // scenario 1 puts/s 15–25 % lower).
             if free.len() < cap {
                 free.push(b);
             }
