@@ -96,8 +96,9 @@ struct Writer {
         reason = "the boxes are the entries' allocations, reused by later puts"
     )]
     free: Vec<Box<Entry>>,
-    /// Reclaim once this many entries are retired (see [`retire_batch`]).
-    batch: usize,
+    /// Slots of the stream that hold an entry (a batch is sized on them, see
+    /// [`retire_batch`]).
+    live: usize,
 }
 
 impl std::fmt::Debug for Writer {
@@ -110,11 +111,13 @@ impl std::fmt::Debug for Writer {
 }
 
 impl Writer {
-    fn new(batch: usize) -> Self {
+    /// `slots`: the stream's slots (the largest batch is allocated up front).
+    fn new(slots: usize) -> Self {
+        let most = retire_batch(slots);
         Self {
-            retired: Retired::with_capacity(batch),
-            free: Vec::with_capacity(batch),
-            batch,
+            retired: Retired::with_capacity(most),
+            free: Vec::with_capacity(most),
+            live: 0,
         }
     }
 
@@ -136,14 +139,14 @@ impl Writer {
     unsafe fn retire(&mut self, old: *mut Entry) {
         // SAFETY: the caller's contract is `push`'s.
         unsafe { self.retired.push(old) };
-        if self.retired.len() >= self.batch {
+        if self.retired.len() >= retire_batch(self.live) {
             self.reclaim();
         }
     }
 
     fn reclaim(&mut self) {
         let free = &mut self.free;
-        let cap = self.batch;
+        let cap = retire_batch(self.live);
         self.retired.reclaim(domain(), |b| {
             // The box keeps its payload until a later put reuses it and drops it
             // there: one free per put, like the malloc that made the new payload's
@@ -158,25 +161,30 @@ impl Writer {
 }
 
 impl Stream {
-    fn new(batch: usize) -> Self {
+    fn new(slots: usize) -> Self {
         Self {
             open: AtomicBool::new(false),
             generation: AtomicU64::new(0),
             latest: AtomicU64::new(0),
             control: Event::new(),
-            writer: Padded(Mutex::new(Writer::new(batch))),
+            writer: Padded(Mutex::new(Writer::new(slots))),
         }
     }
 }
 
-/// Entries retired per stream before a reclaim: an eighth of the stream's slots,
-/// at least 8 and at most 1024. A reclaim costs one membarrier and a walk of the
-/// hazard records, so it is amortised over the batch (a put in a few hundred pays
-/// it). Replaced payloads are released when their entry's box is reused, so the
-/// ring holds at most two batches of them per stream beyond its slots (retired,
-/// and reclaimed but not yet reused); `close_stream` releases them all.
-fn retire_batch(slots_per_stream: usize) -> usize {
-    (slots_per_stream / 8).clamp(8, 1024)
+/// Entries retired per stream before a reclaim, for a stream with `live` slots
+/// holding an entry: an eighth of them, at least 8 and at most 1024. A reclaim
+/// costs one membarrier and a walk of the hazard records, so it is amortised over
+/// the batch (a put in a few hundred pays it in the bench's 4,096-slot streams).
+/// Replaced payloads are released when their entry's box is reused, so a stream
+/// holds at most two batches of them beyond its live window (retired, and
+/// reclaimed but not yet reused): a quarter of what the window holds, or 16
+/// payloads for a small one. Sized on the live slots, not the configured ones: the
+/// player's ring has 1,024 slots per stream of which ~80 fill (200 ms parts), and a
+/// batch of 128 held 256 replaced parts, three windows' worth. `close_stream`
+/// releases them all.
+fn retire_batch(live: usize) -> usize {
+    (live / 8).clamp(8, 1024)
 }
 
 /// The hazard domain of every ring in the process.
@@ -281,11 +289,12 @@ impl ChunkCache {
             .expect("validate checked the product");
         let total = slots_per_stream * config.streams;
         crate::sync::init_barriers();
-        let batch = retire_batch(slots_per_stream);
         Ok(Self {
             config,
             slots_per_stream,
-            streams: (0..config.streams).map(|_| Stream::new(batch)).collect(),
+            streams: (0..config.streams)
+                .map(|_| Stream::new(slots_per_stream))
+                .collect(),
             slots: (0..total).map(|_| Slot::default()).collect(),
             next_generation: AtomicU64::new(1),
             counters: Padded::default(),
@@ -344,6 +353,7 @@ impl ChunkCache {
                     unsafe { w.retired.push(old) };
                 }
             }
+            w.live = 0;
             w.reclaim();
             // Reclaimed boxes keep their payloads until reused: release them now.
             for b in &mut w.free {
@@ -407,6 +417,9 @@ impl ChunkCache {
             // scenario 1 had each locked instruction of a put at ~15 % of it).
             if key.pack() > st.latest.load(Ordering::Relaxed) {
                 st.latest.store(key.pack(), Ordering::Release);
+            }
+            if old.is_null() {
+                w.live += 1;
             }
             (!old.is_null()).then(|| {
                 // SAFETY: retired just below and freed only by a later reclaim under
@@ -790,5 +803,29 @@ mod tests {
         assert!(c.hazard().is_null());
         // SAFETY: never shared.
         drop(unsafe { Box::from_raw(slot.load(Ordering::Relaxed)) });
+    }
+
+    #[test]
+    fn replaced_payloads_held_are_bounded_by_the_live_window_not_the_configured_one() {
+        // The player's shape: 64 part slots per segment, 5 parts used.
+        let ring = ChunkCache::new(Config {
+            streams: 1,
+            segments_per_stream: 16,
+            parts_per_segment: 64,
+        })
+        .unwrap();
+        let s = ring.open_stream().unwrap();
+        for msn in 0..160u64 {
+            for part in 0..5 {
+                let k = ChunkKey::new(msn, part);
+                ring.put(s, k, payload(k), ChunkMeta::default()).unwrap();
+            }
+        }
+        let w = ring.streams[0].writer.0.lock();
+        assert_eq!(w.live, 16 * 5);
+        let batch = retire_batch(16 * 5);
+        assert_eq!(batch, 10);
+        assert!(w.retired.len() < batch, "{} retired", w.retired.len());
+        assert!(w.free.len() <= batch, "{} pooled", w.free.len());
     }
 }
