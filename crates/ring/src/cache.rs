@@ -9,7 +9,7 @@
 //! - each slot holds an `AtomicPtr` to an immutable, boxed entry. A get reads it
 //!   under a hazard pointer (`hazard.rs`): no lock, no write to any line another
 //!   thread reads, one atomic increment for the `Bytes` clone. A put builds the
-//!   entry, swaps it in under its stream's writer lock (readers never take it) and
+//!   entry, stores it under its stream's writer lock (readers never take it) and
 //!   retires the old one; retired entries are freed in batches once no hazard names
 //!   them, and their boxes are reused by later puts. A reader therefore never sees
 //!   a half-written or freed chunk, and a put never waits for a reader.
@@ -39,14 +39,14 @@
 //! acquisitions. A per-stream control event wakes waiters on reset and close.
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
 use event_listener::Event;
-use parking_lot::Mutex;
 
 use crate::hazard::{self, Domain, Record, Retired};
+use crate::sync::{heavy_barrier, light_barrier};
 use crate::{Chunk, ChunkKey, ChunkMeta, Config, Error, StreamId, WaitError};
 
 /// One put, immutable once built.
@@ -57,12 +57,14 @@ struct Entry {
     meta: ChunkMeta,
     /// The ring's own handle to the payload (see [`private_handle`]).
     data: Bytes,
+    /// `data` is a handle the ring made (`Bytes::from_owner`), not the caller's.
+    made_here: bool,
 }
 
 #[derive(Debug, Default)]
 #[repr(align(128))]
 struct Slot {
-    /// The slot's entry, or null. Readers [`hazard::protect`] it; puts swap a new
+    /// The slot's entry, or null. Readers [`hazard::protect`] it; puts store a new
     /// entry in under the stream's writer lock and retire the old one.
     entry: AtomicPtr<Entry>,
     /// Futures parked in `wait` on this slot: a put notifies `event` only when
@@ -83,8 +85,22 @@ struct Stream {
     control: Event,
     /// Serialises the stream's puts and closes; readers never take it. On its own
     /// block, off the line readers load `generation` and `latest` from.
-    writer: Padded<Mutex<Writer>>,
+    writer: Padded<WriterLock>,
 }
+
+/// The stream's writer lock: a spin lock whose unlock is a plain release store
+/// (`spin`), not parking_lot's mutex. A put's last writes are the slot and
+/// `latest`, lines every reader of the live edge holds; any locked instruction
+/// after them (parking_lot's unlock is a compare-exchange, as was the slot swap
+/// and the `fence(SeqCst)` before the waiter check) makes the put wait in the call
+/// until the other core has given those lines up. Without one the writes drain
+/// from the store buffer after the call returns: a put's in-call p99 with 1000
+/// readers on the other core fell from 630–740 ns to 430–450 ns, its solo p99
+/// from 180–200 to 140–175 ns (docs/performance.md). Writers of
+/// one stream are normally one thread, so the lock is uncontended; a contender
+/// yields its time slice between attempts rather than spinning against a
+/// preempted holder.
+type WriterLock = spin::mutex::SpinMutex<Writer, spin::relax::Yield>;
 
 /// What a stream's writers share: entries unlinked but maybe still read, and
 /// reclaimed entry boxes for the next puts (so a put allocates no entry in the
@@ -147,13 +163,21 @@ impl Writer {
     fn reclaim(&mut self) {
         let free = &mut self.free;
         let cap = retire_batch(self.live);
-        self.retired.reclaim(domain(), |b| {
-            // The box keeps its payload until a later put reuses it and drops it
-            // there: one free per put, like the malloc that made the new payload's
-            // handle, which glibc then serves from its per-thread cache (freeing
-            // a whole batch here sent every put's malloc down the slow path:
-            // scenario 1 puts/s 15–25 % lower).
+        self.retired.reclaim(domain(), |mut b| {
+            // A payload the caller handed over is released here, once per batch,
+            // not by the put that reuses the box: its reference count is a line the
+            // readers wrote while the chunk was live, and touching it costs a
+            // cross-core transfer, which would land inside that put's call (in-call
+            // p99 with 1000 readers 2.5–2.7× solo that way, 1.6–1.9× this way,
+            // docs/performance.md). A handle the ring made for a shared payload
+            // stays until reuse instead: the put frees it right after its own
+            // `from_owner` allocation, which glibc then serves from its per-thread
+            // cache; freed here in bulk, those allocations took glibc's slow path
+            // on every eighth put (p99 ~900 ns).
             if free.len() < cap {
+                if !b.made_here {
+                    b.data = Bytes::new();
+                }
                 free.push(b);
             }
         });
@@ -167,7 +191,7 @@ impl Stream {
             generation: AtomicU64::new(0),
             latest: AtomicU64::new(0),
             control: Event::new(),
-            writer: Padded(Mutex::new(Writer::new(slots))),
+            writer: Padded(WriterLock::new(Writer::new(slots))),
         }
     }
 }
@@ -176,10 +200,10 @@ impl Stream {
 /// holding an entry: an eighth of them, at least 8 and at most 1024. A reclaim
 /// costs one membarrier and a walk of the hazard records, so it is amortised over
 /// the batch (a put in a few hundred pays it in the bench's 4,096-slot streams).
-/// Replaced payloads are released when their entry's box is reused, so a stream
-/// holds at most two batches of them beyond its live window (retired, and
-/// reclaimed but not yet reused): a quarter of what the window holds, or 16
-/// payloads for a small one. Sized on the live slots, not the configured ones: the
+/// Replaced payloads are released when their entry is reclaimed (or, for a handle
+/// the ring made, when its box is reused), so a stream holds at most two batches
+/// of them beyond its live window (retired, and reclaimed but not yet reused): a
+/// quarter of what the window holds, or 16 payloads for a small one. Sized on the live slots, not the configured ones: the
 /// player's ring has 1,024 slots per stream of which ~80 fill (200 ms parts), and a
 /// batch of 128 held 256 replaced parts, three windows' worth. `close_stream`
 /// releases them all.
@@ -400,18 +424,24 @@ impl ChunkCache {
                 return Err(Error::TooFarAhead { key, latest });
             }
         }
+        let (data, made_here) = private_handle(data);
         let entry = Entry {
             key,
             generation,
             meta,
-            data: private_handle(data),
+            data,
+            made_here,
         };
         let slot = &self.slots[self.slot_index(s, key)];
         let len = entry.data.len();
         let old_len = {
             let mut w = st.writer.0.lock();
             let new = w.alloc(entry);
-            let old = slot.entry.swap(new, Ordering::AcqRel);
+            // Plain load and store, not a swap: only writers under this lock store
+            // to a slot, and a locked instruction here would wait for the readers'
+            // copies of the line to be invalidated (see `WriterLock`).
+            let old = slot.entry.load(Ordering::Relaxed);
+            slot.entry.store(new, Ordering::Release);
             // Puts of a stream are serialised by the writer lock, so a load and a
             // store publish the newest key (no read-modify-write: the profile of
             // scenario 1 had each locked instruction of a put at ~15 % of it).
@@ -430,14 +460,18 @@ impl ChunkCache {
                 old_len
             })
         };
-        // No waiter can miss this put: a waiter counts itself in, issues a
-        // `fence(SeqCst)`, then listens and checks the entry; the put swaps the
-        // entry in, issues its fence, then reads the count. Of two such
-        // store-fence-load sequences at least one sees the other's store: either the
-        // waiter's check finds the entry, or this load sees its count and the
-        // notification comes after its listener (`event_listener` orders a listen
-        // before a later notify). Modelled with loom in tests/loom_waiters.rs.
-        fence(Ordering::SeqCst);
+        // No waiter can miss this put: a waiter counts itself in, issues the heavy
+        // barrier, then listens and checks the entry; the put stores the entry,
+        // issues the light barrier, then reads the count. The pair orders like a
+        // `fence(SeqCst)` on both sides (`sync.rs`: membarrier on the waiter's
+        // side, a compiler fence here; both fences where membarrier is missing), so
+        // of the two store-barrier-load sequences at least one sees the other's
+        // store: either the waiter's check finds the entry, or this load sees its
+        // count and the notification comes after its listener (`event_listener`
+        // orders a listen before a later notify). Waiters are rare next to puts (the
+        // origin and the client park on their own events), so they pay the system
+        // call. Modelled with loom in tests/loom_waiters.rs.
+        light_barrier();
         if slot.waiters.load(Ordering::Relaxed) != 0 {
             slot.event.notify(usize::MAX);
         }
@@ -503,9 +537,10 @@ impl ChunkCache {
         let generation = st.generation.load(Ordering::Acquire);
         let slot = &self.slots[self.slot_index(s, key)];
         let _parked = Parked::new(&self.waiters.0);
-        // Counted in, then the fence, before listening and checking (see `put`).
+        // Counted in, then the heavy barrier, before listening and checking (see
+        // `put`).
         slot.waiters.fetch_add(1, Ordering::Relaxed);
-        fence(Ordering::SeqCst);
+        heavy_barrier();
         let _parked_here = Parked(&slot.waiters);
         let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline));
         tokio::pin!(sleep);
@@ -668,11 +703,12 @@ impl Drop for ChunkCache {
 /// with a payload the caller shares elsewhere (or puts into many slots), readers
 /// would otherwise all increment one shared counter, whose cache line then bounces
 /// between cores on every read.
-fn private_handle(data: Bytes) -> Bytes {
+/// The flag is true for a handle made here.
+fn private_handle(data: Bytes) -> (Bytes, bool) {
     if data.is_unique() {
-        data
+        (data, false)
     } else {
-        Bytes::from_owner(data)
+        (Bytes::from_owner(data), true)
     }
 }
 
@@ -827,5 +863,63 @@ mod tests {
         assert_eq!(batch, 10);
         assert!(w.retired.len() < batch, "{} retired", w.retired.len());
         assert!(w.free.len() <= batch, "{} pooled", w.free.len());
+    }
+
+    #[test]
+    fn a_callers_payload_is_released_by_the_reclaim_a_ring_made_handle_on_reuse() {
+        use std::sync::Arc;
+        // A shared payload whose release is observable (`from_owner` handles are
+        // never unique, so the ring makes its own handle for it).
+        struct Counted(Arc<AtomicUsize>);
+        impl AsRef<[u8]> for Counted {
+            fn as_ref(&self) -> &[u8] {
+                b"part"
+            }
+        }
+        impl Drop for Counted {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        for shared in [false, true] {
+            let ring = ChunkCache::new(Config {
+                streams: 1,
+                segments_per_stream: 8,
+                parts_per_segment: 1,
+            })
+            .unwrap();
+            let s = ring.open_stream().unwrap();
+            let released = Arc::new(AtomicUsize::new(0));
+            // One batch (8 entries) replaced and reclaimed: 16 puts into 8 slots.
+            for msn in 0..16u64 {
+                let data = if shared {
+                    Bytes::from_owner(Counted(released.clone()))
+                } else {
+                    Bytes::from(vec![msn as u8; 100]) // unique: the ring keeps it as is
+                };
+                ring.put(s, ChunkKey::new(msn, 0), data, ChunkMeta::default())
+                    .unwrap();
+            }
+            {
+                let w = ring.streams[0].writer.0.lock();
+                assert_eq!((w.retired.len(), w.free.len()), (0, 8), "shared: {shared}");
+                assert!(w.free.iter().all(|b| b.made_here == shared));
+                // A caller's payload went with the reclaim; a ring-made handle stays
+                // in its pooled box until a put reuses the box.
+                assert!(
+                    w.free.iter().all(|b| b.data.is_empty() != shared),
+                    "shared: {shared}"
+                );
+            }
+            assert_eq!(released.load(Ordering::Relaxed), 0);
+            let k = ChunkKey::new(16, 0);
+            ring.put(s, k, payload(k), ChunkMeta::default()).unwrap();
+            let expected = usize::from(shared);
+            assert_eq!(
+                released.load(Ordering::Relaxed),
+                expected,
+                "shared: {shared}"
+            );
+        }
     }
 }

@@ -5,10 +5,11 @@
 //! ("wake me when `(msn, part)` exists") for LL-HLS blocking reloads and preload
 //! hints. Streams are isolated: reads take no lock at all (hazard pointers), and
 //! each stream's puts share one short writer lock, so a writer of stream A never
-//! blocks readers of any stream nor writers of stream B.
+//! blocks readers of any stream nor writers of stream B; a put issues no barrier
+//! that would make it wait for the readers' cores (see `cache::WriterLock`).
 //!
-//! Depends on `bytes`, `parking_lot`, `event-listener` (wake-ups), tokio's timer
-//! (wait deadlines) and `libc` (the `membarrier` system call). It never parses media
+//! Depends on `bytes`, `spin` (the writer lock), `event-listener` (wake-ups),
+//! tokio's timer (wait deadlines) and `libc` (the `membarrier` system call). It never parses media
 //! or HLS text, never copies a payload (`Bytes` clones only) and allocates at most
 //! one small handle per put (when the caller keeps a clone of the payload, see
 //! `cache::private_handle`). `unsafe` lives in `hazard.rs` (lock-free reads with

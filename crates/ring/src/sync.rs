@@ -8,7 +8,10 @@
 //! `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)` system call, which makes every
 //! thread of the process that is running at that moment execute a full memory
 //! barrier. Together they order a reader's hazard store before its re-load of the
-//! slot exactly as a `fence(SeqCst)` on both sides would. Where membarrier is not
+//! slot exactly as a `fence(SeqCst)` on both sides would. `cache.rs` uses the same
+//! pair for its put/wait hand-over: a put (frequent) stores its entry, light
+//! barrier, reads the slot's waiter count; a waiter (rare) counts itself in, heavy
+//! barrier, checks the slot (`tests/loom_waiters.rs`). Where membarrier is not
 //! available (not Linux, an old kernel, Miri) both are `fence(SeqCst)`. Hand-written
 //! because no maintained crate offers it: `haphazard` uses `fence(SeqCst)` on both
 //! sides, and the `membarrier` crate is unmaintained since 2019.
@@ -83,7 +86,9 @@ pub(crate) fn init_barriers() {
     membarrier::enabled();
 }
 
-/// The reader's barrier, between storing its hazard and re-loading the pointer.
+/// The frequent side's barrier: a reader's, between storing its hazard and
+/// re-loading the pointer; a put's, between storing its entry and reading the
+/// slot's waiter count (`cache.rs`).
 #[inline]
 pub(crate) fn light_barrier() {
     #[cfg(all(target_os = "linux", not(miri)))]
@@ -94,7 +99,8 @@ pub(crate) fn light_barrier() {
     fence(Ordering::SeqCst);
 }
 
-/// The reclaimer's barrier, between unlinking entries and reading the hazards.
+/// The rare side's barrier: a reclaimer's, between unlinking entries and reading
+/// the hazards; a waiter's, between counting itself in and checking the slot.
 pub(crate) fn heavy_barrier() {
     #[cfg(all(target_os = "linux", not(miri)))]
     if membarrier::enabled() {

@@ -6,10 +6,13 @@
 //! event (`event_listener::Event`) is not loom-aware (the slot's entry pointer,
 //! read through a hazard pointer in the code, is an atomic here; `loom_hazard.rs`
 //! checks the hazard protocol itself):
-//! - put: swap the entry in; `fence(SeqCst)`; read the slot's waiter count and
+//! - put: store the entry; the light barrier; read the slot's waiter count and
 //!   notify the event only if it is non-zero (`ChunkCache::put`);
-//! - wait: count itself in (`waiters += 1`); `fence(SeqCst)`; then loop: listen to
-//!   the event, check the entry, sleep until notified (`ChunkCache::wait`).
+//! - wait: count itself in (`waiters += 1`); the heavy barrier; then loop: listen
+//!   to the event, check the entry, sleep until notified (`ChunkCache::wait`).
+//!   The code's barriers are asymmetric (`sync.rs`: a compiler fence against
+//!   `membarrier`, which together order like a `fence(SeqCst)` on each side); the
+//!   model has the `fence(SeqCst)` on each side, as `loom_hazard.rs` does.
 //!   `Event` stands for `event_listener`: a notification wakes every listener
 //!   registered before it.
 //!
@@ -78,7 +81,9 @@ const CODE: Variant = Variant {
 };
 
 fn put(slot: &Slot, key: usize, v: Variant) {
-    slot.entry.swap(key, Ordering::AcqRel);
+    // A plain store, as in the code (puts of a stream are serialised by its writer
+    // lock, so no read-modify-write is needed).
+    slot.entry.store(key, Ordering::Release);
     if v.fences {
         fence(Ordering::SeqCst);
     }
