@@ -97,6 +97,10 @@ fn parts_are_frame_aligned_with_continuous_tfdt() {
     parts.extend(p.flush());
     assert!(p.flush().is_none());
     assert_eq!(parts.len(), n.div_ceil(9));
+    // Each part's bytes are their only handle: the ring keeps them as they are,
+    // with no handle of its own, and releases them off the put's path
+    // (aulos-ring `private_handle`; docs/performance.md, put latency).
+    assert!(parts.iter().all(|p| p.data.is_unique()));
 
     let mut expected_tfdt = 0u64;
     let mut frame_index = 0usize;
