@@ -521,6 +521,11 @@ impl ChunkCache {
     /// / [`WaitError::Closed`] when the stream is reset or closed (before or while
     /// waiting), and [`WaitError::DeadlinePassed`] at `deadline`. Must be polled inside
     /// a tokio runtime with the timer enabled.
+    ///
+    /// Cost: a wait that does not find its chunk at once issues one `membarrier`
+    /// system call (the heavy side of the put/wait hand-over, which keeps every put
+    /// free of a full fence; see `put`). Callers that park thousands of requests
+    /// per part can park on an event of their own instead, as the registry does.
     pub async fn wait(
         &self,
         s: StreamId,
@@ -535,6 +540,10 @@ impl ChunkCache {
             return Err(WaitError::Closed);
         }
         let generation = st.generation.load(Ordering::Acquire);
+        // Already there: no need to count in (nor to pay the heavy barrier).
+        if let Some(chunk) = self.get_in(s, key, generation) {
+            return Ok(chunk);
+        }
         let slot = &self.slots[self.slot_index(s, key)];
         let _parked = Parked::new(&self.waiters.0);
         // Counted in, then the heavy barrier, before listening and checking (see
