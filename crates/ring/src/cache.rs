@@ -850,16 +850,22 @@ mod tests {
         drop(unsafe { Box::from_raw(slot.load(Ordering::Relaxed)) });
     }
 
-    #[test]
-    fn replaced_payloads_held_are_bounded_by_the_live_window_not_the_configured_one() {
-        // The player's shape: 64 part slots per segment, 5 parts used.
+    /// A ring of one open stream.
+    fn one_stream(segments: usize, parts: usize) -> (ChunkCache, StreamId) {
         let ring = ChunkCache::new(Config {
             streams: 1,
-            segments_per_stream: 16,
-            parts_per_segment: 64,
+            segments_per_stream: segments,
+            parts_per_segment: parts,
         })
         .unwrap();
         let s = ring.open_stream().unwrap();
+        (ring, s)
+    }
+
+    #[test]
+    fn replaced_payloads_held_are_bounded_by_the_live_window_not_the_configured_one() {
+        // The player's shape: 64 part slots per segment, 5 parts used.
+        let (ring, s) = one_stream(16, 64);
         for msn in 0..160u64 {
             for part in 0..5 {
                 let k = ChunkKey::new(msn, part);
@@ -891,13 +897,7 @@ mod tests {
             }
         }
         for shared in [false, true] {
-            let ring = ChunkCache::new(Config {
-                streams: 1,
-                segments_per_stream: 8,
-                parts_per_segment: 1,
-            })
-            .unwrap();
-            let s = ring.open_stream().unwrap();
+            let (ring, s) = one_stream(8, 1);
             let released = Arc::new(AtomicUsize::new(0));
             // One batch (8 entries) replaced and reclaimed: 16 puts into 8 slots.
             for msn in 0..16u64 {
