@@ -96,10 +96,9 @@ struct Stream {
 /// until the other core has given those lines up. Without one the writes drain
 /// from the store buffer after the call returns: a put's in-call p99 with 1000
 /// readers on the other core fell from 630–740 ns to 430–450 ns, its solo p99
-/// from 180–200 to 140–175 ns (docs/performance.md). Writers of
-/// one stream are normally one thread, so the lock is uncontended; a contender
-/// yields its time slice between attempts rather than spinning against a
-/// preempted holder.
+/// from 180–200 to 140–175 ns (docs/performance.md). Writers of one stream are
+/// normally one thread, so the lock is uncontended; a contender yields its time
+/// slice between attempts rather than spinning against a preempted holder.
 type WriterLock = spin::mutex::SpinMutex<Writer, spin::relax::Yield>;
 
 /// What a stream's writers share: entries unlinked but maybe still read, and
@@ -203,10 +202,10 @@ impl Stream {
 /// Replaced payloads are released when their entry is reclaimed (or, for a handle
 /// the ring made, when its box is reused), so a stream holds at most two batches
 /// of them beyond its live window (retired, and reclaimed but not yet reused): a
-/// quarter of what the window holds, or 16 payloads for a small one. Sized on the live slots, not the configured ones: the
-/// player's ring has 1,024 slots per stream of which ~80 fill (200 ms parts), and a
-/// batch of 128 held 256 replaced parts, three windows' worth. `close_stream`
-/// releases them all.
+/// quarter of what the window holds, or 16 payloads for a small one. Sized on the
+/// live slots, not the configured ones: the player's ring has 1,024 slots per
+/// stream of which ~80 fill (200 ms parts), and a batch of 128 held 256 replaced
+/// parts, three windows' worth. `close_stream` releases them all.
 fn retire_batch(live: usize) -> usize {
     (live / 8).clamp(8, 1024)
 }
