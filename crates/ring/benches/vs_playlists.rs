@@ -614,8 +614,11 @@ enum Payload {
     Shared,
 }
 
-/// The writer's loop: puts 1 KB chunks at the live edge for `dur`, timing each
-/// call (the payload is made outside it).
+/// Most put latencies one measurement keeps.
+const MAX_SAMPLES: usize = 1 << 23;
+
+/// The writer's loop: puts 1 KB chunks at the live edge for `dur` (at most
+/// `MAX_SAMPLES` puts), timing each call (the payload is made outside it).
 fn timed_puts(
     ring: &ChunkCache,
     s: aulos_ring::StreamId,
@@ -627,7 +630,7 @@ fn timed_puts(
     let mut n = 1u64;
     let mut prev_end = Instant::now();
     move || {
-        if start.elapsed() >= dur {
+        if start.elapsed() >= dur || n > MAX_SAMPLES as u64 {
             return None;
         }
         let key = key_of(n, PARTS);
@@ -654,7 +657,6 @@ async fn aulos_put_p99(
     on: WriterOn,
     payload: Payload,
 ) -> PutLatency {
-    const MAX_SAMPLES: usize = 1 << 23;
     let ring = aulos_ring(1);
     let s = ring.open_stream().unwrap();
     ring.put(
@@ -699,9 +701,6 @@ async fn aulos_put_p99(
                 let mut next = timed_puts(&r, s, dur, payload);
                 let mut lat = Vec::with_capacity(MAX_SAMPLES);
                 while let Some(x) = next() {
-                    if lat.len() == MAX_SAMPLES {
-                        break;
-                    }
                     lat.push(x);
                 }
                 lat
@@ -715,9 +714,6 @@ async fn aulos_put_p99(
                 let mut next = timed_puts(&r, s, dur, payload);
                 let mut lat = Vec::with_capacity(1 << 20);
                 while let Some(x) = next() {
-                    if lat.len() == MAX_SAMPLES {
-                        break;
-                    }
                     lat.push(x);
                     tokio::task::consume_budget().await;
                 }

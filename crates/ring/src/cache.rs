@@ -378,7 +378,8 @@ impl ChunkCache {
             }
             w.live = 0;
             w.reclaim();
-            // Reclaimed boxes keep their payloads until reused: release them now.
+            // Pooled boxes with a handle the ring made keep it until reused (the
+            // reclaim released the callers' payloads): release those now.
             for b in &mut w.free {
                 b.data = Bytes::new();
             }
