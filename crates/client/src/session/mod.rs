@@ -546,7 +546,7 @@ impl Session {
                     self.note_thin_link(now);
                     self.on_success(now, p, body);
                 } else {
-                    self.on_failure(now, p, Some(status));
+                    self.on_failure(now, p, Some(status), false);
                 }
             }
             Event::Failed { id, error } => {
@@ -563,7 +563,8 @@ impl Session {
                 if self.switch_in_flight == Some(id) {
                     self.switch_in_flight = None;
                 }
-                self.on_failure(now, p, None);
+                let reset = error == TransportError::Connection;
+                self.on_failure(now, p, None, reset);
             }
             Event::Timeout => {
                 let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.retries)
@@ -644,6 +645,17 @@ impl Session {
         self.stats.retries += 1;
         let at = now + self.backoff(attempt);
         self.retries.push((at, p));
+    }
+
+    /// Retry `p` (its `attempt`-th failure): at once for the first failure of a broken
+    /// connection (see `on_failure`), otherwise after a backoff.
+    fn retry(&mut self, now: Instant, p: Pending, attempt: u32, reset: bool) {
+        if reset && attempt == 0 {
+            self.stats.retries += 1;
+            self.reissue(now, p);
+        } else {
+            self.schedule_retry(now, p, attempt);
+        }
     }
 
     fn reissue(&mut self, now: Instant, p: Pending) {
@@ -809,6 +821,52 @@ mod tests {
         assert_eq!(s.stats().hints_cancelled, 1);
         // ... and the part is fetched under its listed name instead.
         assert!(reqs(&acts).iter().any(|q| q.url.path() == "/b11.1.mp4"));
+    }
+
+    #[test]
+    fn a_broken_connection_is_retried_at_once_then_with_backoff_an_http_error_never_at_once() {
+        let cfg = SessionConfig {
+            abr: crate::abr::AbrKind::Fixed(0),
+            ..SessionConfig::default()
+        };
+        let mut s = Session::new("http://o/live.m3u8", cfg, at(0)).expect("session");
+        let root = reqs(&drain(&mut s));
+        s.handle(at(10), ok(root[0].id, &ll_text(1, "a11.1.mp4"), at(10)));
+        let r = reqs(&drain(&mut s));
+        let find = |r: &[Request], path: &str| r.iter().find(|q| q.url.path() == path).cloned();
+        let fail = |id| Event::Failed {
+            id,
+            error: TransportError::Connection,
+        };
+        // A listed part whose connection broke: asked again in the same instant.
+        let part = find(&r, "/a10.2.mp4").expect("part requested");
+        s.handle(at(50), fail(part.id));
+        let again = find(&reqs(&drain(&mut s)), "/a10.2.mp4").expect("retried at once");
+        // Broken again: now it waits for the backoff (100–300 ms at the defaults).
+        s.handle(at(60), fail(again.id));
+        assert!(find(&reqs(&drain(&mut s)), "/a10.2.mp4").is_none());
+        let due = s.poll_timeout().expect("a retry timer");
+        assert!(due >= at(160) && due <= at(360), "{due:?}");
+        // The hinted part: asked again at once too, as a hint.
+        let hint = find(&r, "/a11.1.mp4").expect("hint requested");
+        s.handle(at(70), fail(hint.id));
+        let h = find(&reqs(&drain(&mut s)), "/a11.1.mp4").expect("hint again at once");
+        assert_eq!(h.kind, RequestKind::HintedPart);
+        // An HTTP error is the server speaking: never retried in the same instant.
+        let other = find(&r, "/a10.3.mp4").expect("part requested");
+        s.handle(
+            at(80),
+            Event::Response {
+                id: other.id,
+                status: 503,
+                body: Bytes::new(),
+                header_bytes: 0,
+                encoded_len: None,
+                first_byte: at(80),
+                last_byte: at(80),
+            },
+        );
+        assert!(find(&reqs(&drain(&mut s)), "/a10.3.mp4").is_none());
     }
 
     #[test]

@@ -93,7 +93,20 @@ impl Session {
         }
     }
 
-    pub(super) fn on_failure(&mut self, now: Instant, p: Pending, status: Option<u16>) {
+    /// A request failed: `status` is the HTTP status if there was a response, `reset`
+    /// says the connection broke under it (reset, refused, closed early).
+    ///
+    /// The first retry after a reset goes out at once: a broken connection says
+    /// nothing about the server's load, and on a live edge a part or blocking reload
+    /// held back by a backoff (100–300 ms at the defaults) costs more than the buffer
+    /// of a sub-second latency holds. Later attempts, and every HTTP error, back off.
+    pub(super) fn on_failure(
+        &mut self,
+        now: Instant,
+        p: Pending,
+        status: Option<u16>,
+        reset: bool,
+    ) {
         match p {
             Pending::Root { attempt } => {
                 if attempt + 1 >= self.cfg.max_retries {
@@ -148,10 +161,16 @@ impl Session {
                 if req.switch {
                     self.switch_to = Some(req.rendition);
                 }
-                self.schedule_retry(now, Pending::Playlist(req), attempt);
+                self.retry(now, Pending::Playlist(req), attempt, reset);
             }
             Pending::Media(mut m) => {
                 if m.hint {
+                    if reset && m.attempt == 0 {
+                        // The connection broke under a hinted request: ask once more
+                        // at once, the part is still the one being produced.
+                        m.attempt = 1;
+                        return self.retry(now, Pending::Media(m), 0, true);
+                    }
                     // A hint answered 404 (P-HINT-06) or failing: forget it; the part
                     // will be fetched from the playlist once listed.
                     self.next_fetch = Some(self.next_fetch.map_or(m.pos, |n| n.min(m.pos)));
@@ -161,7 +180,7 @@ impl Session {
                 if retryable && m.attempt + 1 < self.cfg.max_retries {
                     let attempt = m.attempt;
                     m.attempt += 1;
-                    self.schedule_retry(now, Pending::Media(m), attempt);
+                    self.retry(now, Pending::Media(m), attempt, reset);
                 } else {
                     tracing::warn!(
                         msn = m.pos.msn,

@@ -155,7 +155,7 @@ impl Session {
         match codec::parse(&body, prev) {
             Ok((Parsed::Media(view), raw)) => self.on_playlist(now, req, view, raw),
             Ok((Parsed::Multivariant(_), _)) => {
-                self.on_failure(now, Pending::Playlist(req), None);
+                self.on_failure(now, Pending::Playlist(req), None, false);
             }
             Err(Error::Playlist(msg)) if req.delta => {
                 // C-SKIP-01: the delta could not be merged: fetch the full playlist.
@@ -170,7 +170,7 @@ impl Session {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "playlist rejected");
-                self.on_failure(now, Pending::Playlist(req), None);
+                self.on_failure(now, Pending::Playlist(req), None, false);
             }
         }
     }
