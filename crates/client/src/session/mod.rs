@@ -770,9 +770,9 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn scripted_hint_cancelled_when_it_disappears() {
-        // checklist C-START-01, C-HINT-01, C-HINT-02
+    /// A session (fixed rendition) that asked for `http://o/live.m3u8` and got
+    /// `ll_text(1, "a11.1.mp4")`, and the requests it made on it.
+    fn joined() -> (Session, Vec<Request>) {
         let cfg = SessionConfig {
             abr: crate::abr::AbrKind::Fixed(0),
             ..SessionConfig::default()
@@ -782,6 +782,13 @@ mod tests {
         assert_eq!(root.len(), 1);
         s.handle(at(10), ok(root[0].id, &ll_text(1, "a11.1.mp4"), at(10)));
         let r = reqs(&drain(&mut s));
+        (s, r)
+    }
+
+    #[test]
+    fn scripted_hint_cancelled_when_it_disappears() {
+        // checklist C-START-01, C-HINT-01, C-HINT-02
+        let (mut s, r) = joined();
         let paths: Vec<String> = r
             .iter()
             .map(|q| q.url.path().to_string() + "?" + q.url.query().unwrap_or(""))
@@ -825,14 +832,7 @@ mod tests {
 
     #[test]
     fn a_broken_connection_is_retried_at_once_then_with_backoff_an_http_error_never_at_once() {
-        let cfg = SessionConfig {
-            abr: crate::abr::AbrKind::Fixed(0),
-            ..SessionConfig::default()
-        };
-        let mut s = Session::new("http://o/live.m3u8", cfg, at(0)).expect("session");
-        let root = reqs(&drain(&mut s));
-        s.handle(at(10), ok(root[0].id, &ll_text(1, "a11.1.mp4"), at(10)));
-        let r = reqs(&drain(&mut s));
+        let (mut s, r) = joined();
         let find = |r: &[Request], path: &str| r.iter().find(|q| q.url.path() == path).cloned();
         let fail = |id| Event::Failed {
             id,
@@ -872,14 +872,7 @@ mod tests {
     #[test]
     fn scripted_hint_reused_when_listed() {
         // checklist C-HINT-02: a hint download that covers a listed part is reused.
-        let cfg = SessionConfig {
-            abr: crate::abr::AbrKind::Fixed(0),
-            ..SessionConfig::default()
-        };
-        let mut s = Session::new("http://o/live.m3u8", cfg, at(0)).expect("session");
-        let root = reqs(&drain(&mut s));
-        s.handle(at(10), ok(root[0].id, &ll_text(1, "a11.1.mp4"), at(10)));
-        let r = reqs(&drain(&mut s));
+        let (mut s, r) = joined();
         let hint = r
             .iter()
             .find(|q| q.kind == RequestKind::HintedPart)
@@ -923,14 +916,8 @@ mod tests {
     #[test]
     fn scripted_inconsistent_reload_halts() {
         // checklist C-RELOAD-03
-        let cfg = SessionConfig {
-            abr: crate::abr::AbrKind::Fixed(0),
-            ..SessionConfig::default()
-        };
-        let mut s = Session::new("http://o/live.m3u8", cfg, at(0)).expect("session");
-        let root = reqs(&drain(&mut s));
-        s.handle(at(10), ok(root[0].id, &ll_text(1, "a11.1.mp4"), at(10)));
-        let reload = reqs(&drain(&mut s))
+        let (mut s, r) = joined();
+        let reload = r
             .into_iter()
             .find(|q| matches!(q.kind, RequestKind::MediaPlaylist { .. }))
             .expect("reload");
@@ -955,14 +942,7 @@ mod tests {
 
     #[test]
     fn scripted_jump_to_live_on_request() {
-        let cfg = SessionConfig {
-            abr: crate::abr::AbrKind::Fixed(0),
-            ..SessionConfig::default()
-        };
-        let mut s = Session::new("http://o/live.m3u8", cfg, at(0)).expect("session");
-        let root = reqs(&drain(&mut s));
-        s.handle(at(10), ok(root[0].id, &ll_text(1, "a11.1.mp4"), at(10)));
-        let r = reqs(&drain(&mut s));
+        let (mut s, r) = joined();
         let reload = r
             .iter()
             .find(|q| matches!(q.kind, RequestKind::MediaPlaylist { .. }))
