@@ -26,6 +26,12 @@ pub enum Codec {
         /// The 34-byte STREAMINFO metadata block body (without the 4-byte block header).
         streaminfo: Bytes,
     },
+    /// Opus, carried in an `Opus` sample entry with a `dOps` box (Encapsulation of
+    /// Opus in ISO Base Media File Format, §4.3).
+    Opus {
+        /// The stream's identification header.
+        head: crate::OpusHead,
+    },
 }
 
 /// A parsed view of an AAC AudioSpecificConfig (the prefix we need).
@@ -117,7 +123,20 @@ impl AudioFormat {
         })
     }
 
-    /// The RFC 6381 `CODECS` value for an HLS playlist (`mp4a.40.2`, `mp4a.40.34`, `fLaC`).
+    /// Opus format from its identification header: 48 kHz (Opus's only output rate and
+    /// its MP4 timescale), 20 ms nominal frames (each packet's own duration comes from
+    /// its TOC, see [`crate::opus_packet_samples`]).
+    pub fn opus(head: crate::OpusHead) -> Self {
+        Self {
+            codec: Codec::Opus { head },
+            sample_rate: crate::OPUS_RATE,
+            channels: u16::from(head.channels),
+            frame_samples: 960,
+        }
+    }
+
+    /// The RFC 6381 `CODECS` value for an HLS playlist (`mp4a.40.2`, `mp4a.40.34`,
+    /// `fLaC`, `opus`).
     pub fn codecs_string(&self) -> String {
         match &self.codec {
             Codec::Aac { asc } => match AudioSpecificConfig::parse(asc) {
@@ -127,6 +146,9 @@ impl AudioFormat {
             // Apple's HLS authoring spec and hls.js both use mp4a.40.34 for MP3.
             Codec::Mp3 => "mp4a.40.34".to_owned(),
             Codec::Flac { .. } => "fLaC".to_owned(),
+            // MP4RA registers `Opus`, but browsers' MSE expect it lowercase (hls.js
+            // accepts both).
+            Codec::Opus { .. } => "opus".to_owned(),
         }
     }
 
@@ -156,6 +178,16 @@ impl AudioFormat {
                 if u16::from(si.channels_minus_one) + 1 != self.channels {
                     return Err(Error::InvalidStreamInfo(
                         "STREAMINFO channel count differs from AudioFormat::channels",
+                    ));
+                }
+            }
+            Codec::Opus { head } => {
+                if self.sample_rate != crate::OPUS_RATE {
+                    return Err(Error::InvalidFormat("Opus in MP4 is timed at 48000 Hz"));
+                }
+                if u16::from(head.channels) != self.channels {
+                    return Err(Error::InvalidFormat(
+                        "OpusHead channel count differs from AudioFormat::channels",
                     ));
                 }
             }

@@ -123,6 +123,31 @@ pub(crate) fn build_init_segment(format: &AudioFormat, track_id: u32) -> Result<
                 vec![],
             )
         }
+        Codec::Opus { head } => {
+            let channel_mapping = (head.mapping_family != 0).then(|| m::OpusChannelMapping {
+                family: head.mapping_family,
+                stream_count: head.stream_count,
+                coupled_count: head.coupled_count,
+                channel_mapping: head.mapping[..usize::from(head.channels)].to_vec(),
+            });
+            // The pre-skip travels in `dOps`; an edit list would trim it at the very
+            // start of a file, which a live stream joined mid-way never plays.
+            (
+                m::Opus {
+                    audio,
+                    dops: m::Dops {
+                        output_channel_count: head.channels,
+                        pre_skip: head.pre_skip,
+                        input_sample_rate: head.input_sample_rate,
+                        output_gain: head.output_gain,
+                        channel_mapping,
+                    },
+                    btrt: None,
+                }
+                .into(),
+                vec![b"Opus".into()],
+            )
+        }
     };
 
     let mut compatible: Vec<m::FourCC> = vec![b"iso6".into(), b"cmfc".into()];

@@ -65,7 +65,7 @@ impl Transcoder {
                 params.with_extra_data(asc.to_vec().into_boxed_slice());
             }
             Codec::Mp3 => params.codec = CODEC_ID_MP3,
-            Codec::Flac { .. } => {
+            Codec::Flac { .. } | Codec::Opus { .. } => {
                 return Err(Error::InvalidConfig(
                     "the transcoder takes AAC or MP3 input".into(),
                 ));
