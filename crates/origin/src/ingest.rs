@@ -1,10 +1,11 @@
 //! HTTP ingest: Icecast-style `PUT`/`SOURCE` (or `POST`) with a chunked body of ADTS
-//! AAC or MP3, e.g. `ffmpeg -re -i music.wav -c:a aac -f adts -method PUT
-//! http://127.0.0.1:8080/ingest/KEY`, or ffmpeg's icecast output
-//! (`icecast://source:KEY@127.0.0.1:8080/ingest/NAME`, Basic auth).
+//! AAC, MP3 or Ogg Opus, e.g. `ffmpeg -re -i music.wav -c:a aac -f adts -method PUT
+//! http://127.0.0.1:8080/ingest/KEY` (`-c:a libopus -f ogg` for Opus), or ffmpeg's
+//! icecast output (`icecast://source:KEY@127.0.0.1:8080/ingest/NAME`, Basic auth).
 //!
 //! The first valid frame fixes the stream's format; the stream goes live with a
-//! passthrough rendition (`src`) and, when configured, the transcoded ABR ladder.
+//! passthrough rendition (`src`) and, when configured, the transcoded ABR ladder (for
+//! AAC and MP3 input: nothing here decodes Opus, so an Opus stream is passthrough only).
 //! Garbage is skipped (resync) up to a bound before the first frame, a format change
 //! mid-stream is a discontinuity with a new init section, a stalled publisher is cut
 //! off after the idle timeout, and the end of the body ends the stream (ENDLIST).
@@ -12,8 +13,8 @@
 use crate::state::{AppState, IngestStream};
 use aulos_manifest::LiveConfig;
 use aulos_packager::{
-    AccessUnit, AdtsError, AdtsReader, AudioFormat, Mp3Error, Mp3FrameReader, Packager,
-    PackagerConfig, Part,
+    AccessUnit, AdtsError, AdtsReader, AudioFormat, Codec, Mp3Error, Mp3FrameReader, OggOpusError,
+    OggOpusReader, OpusHead, Packager, PackagerConfig, Part,
 };
 use aulos_registry::{Error as RegError, RenditionSpec, Stream, StreamSpec};
 use aulos_source::{LadderConfig, Transcoder};
@@ -83,6 +84,7 @@ fn resolve<'a>(
 enum Reader {
     Adts(AdtsReader),
     Mp3(Mp3FrameReader),
+    Opus(Box<OggOpusReader>),
 }
 
 /// The header of a frame: cheap to compare (`Copy`); the `AudioFormat` (which
@@ -91,14 +93,38 @@ enum Reader {
 enum Header {
     Adts(aulos_packager::AdtsHeader),
     Mp3(aulos_packager::Mp3Header),
+    Opus(OpusHead),
+}
+
+/// What makes a format change (P-DIS-01): codec, profile, rate, channels; for Opus
+/// the whole identification header (it is the init segment's `dOps`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum FormatKey {
+    Adts {
+        object_type: u8,
+        rate: u32,
+        channels: u16,
+    },
+    Mp3 {
+        rate: u32,
+        channels: u16,
+    },
+    Opus(OpusHead),
 }
 
 impl Header {
-    /// What makes a format change (P-DIS-01): codec, profile, rate, channels.
-    fn key(&self) -> (u8, u8, u32, u16) {
+    fn key(&self) -> FormatKey {
         match self {
-            Header::Adts(h) => (0, h.object_type, h.sample_rate, h.channels()),
-            Header::Mp3(h) => (1, 0, h.sample_rate, h.channels),
+            Header::Adts(h) => FormatKey::Adts {
+                object_type: h.object_type,
+                rate: h.sample_rate,
+                channels: h.channels(),
+            },
+            Header::Mp3(h) => FormatKey::Mp3 {
+                rate: h.sample_rate,
+                channels: h.channels,
+            },
+            Header::Opus(h) => FormatKey::Opus(*h),
         }
     }
 
@@ -106,6 +132,7 @@ impl Header {
         match self {
             Header::Adts(h) => h.audio_format(),
             Header::Mp3(h) => h.audio_format(),
+            Header::Opus(h) => h.audio_format(),
         }
     }
 }
@@ -120,6 +147,9 @@ struct Frame {
 impl Reader {
     fn sniff(content_type: Option<&str>, first: &[u8]) -> Reader {
         let ct = content_type.unwrap_or("").to_ascii_lowercase();
+        if first.starts_with(b"OggS") || ct.contains("ogg") || ct.contains("opus") {
+            return Reader::Opus(Box::default());
+        }
         if ct.contains("mpeg") || ct.contains("mp3") {
             return Reader::Mp3(Mp3FrameReader::new());
         }
@@ -140,6 +170,7 @@ impl Reader {
         match self {
             Reader::Adts(r) => r.push(chunk).map_err(|e| e.to_string()),
             Reader::Mp3(r) => r.push(chunk).map_err(|e| e.to_string()),
+            Reader::Opus(r) => r.push(chunk).map_err(|e| e.to_string()),
         }
     }
 
@@ -147,6 +178,7 @@ impl Reader {
         match self {
             Reader::Adts(r) => r.finish(),
             Reader::Mp3(r) => r.finish(),
+            Reader::Opus(r) => r.finish(),
         }
     }
 
@@ -173,6 +205,21 @@ impl Reader {
                 Err(e @ Mp3Error::BufferFull { .. }) => Err(format!("fatal: {e}")),
                 Err(e) => Err(e.to_string()),
             },
+            Reader::Opus(r) => match r.pop() {
+                Ok(Some(p)) => Ok(Some(Frame {
+                    header: Header::Opus(p.head),
+                    data: p.data,
+                    samples: p.samples,
+                })),
+                Ok(None) => Ok(None),
+                // Nothing after these can be packaged.
+                Err(
+                    e @ (OggOpusError::BufferFull { .. }
+                    | OggOpusError::NotOpus
+                    | OggOpusError::InvalidHead(_)),
+                ) => Err(format!("fatal: {e}")),
+                Err(e) => Err(e.to_string()),
+            },
         }
     }
 
@@ -180,6 +227,7 @@ impl Reader {
         match self {
             Reader::Adts(r) => r.skipped_total(),
             Reader::Mp3(r) => r.skipped_total(),
+            Reader::Opus(r) => r.skipped_total(),
         }
     }
 }
@@ -188,7 +236,7 @@ impl Reader {
 struct Live {
     stream: Arc<Stream>,
     format: AudioFormat,
-    key: (u8, u8, u32, u16),
+    key: FormatKey,
     packager: Packager,
     transcoder: Option<Transcoder>,
     /// The transcode ladder's sample rate, fixed for the stream's life (its init
@@ -285,7 +333,11 @@ fn go_live(st: &AppState, cfg: &IngestStream, header: Header) -> Result<Live, Re
     let packager = Packager::new(format.clone(), packager_config())
         .map_err(|e| reject(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string()))?;
     let ladder_rate = ladder_rate(&format);
-    let transcoder = if cfg.transcode {
+    let opus = matches!(format.codec, Codec::Opus { .. });
+    if cfg.transcode && opus {
+        tracing::warn!(stream = %cfg.name, "Opus input: no transcode ladder, passthrough only");
+    }
+    let transcoder = if cfg.transcode && !opus {
         Some(
             Transcoder::new(&format, ladder_config(ladder_rate))
                 .map_err(|e| reject(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string()))?,
@@ -450,7 +502,7 @@ async fn run(
                 st.metrics.request("ingest", 400);
                 return status(
                     StatusCode::BAD_REQUEST,
-                    "no ADTS or MP3 frame found in the first bytes",
+                    "no ADTS, MP3 or Ogg Opus data found in the first bytes",
                 );
             }
         }

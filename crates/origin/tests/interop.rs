@@ -2,7 +2,7 @@
 //! - hls.js in headless Chromium (`../shared/tools/hlsprobe`) plays the demo stream in
 //!   low-latency mode for 30 s: 0 stalls, live latency ≤ 2.5 s;
 //! - ffprobe reads the stream's codec, rate and channels; ffmpeg decodes it cleanly;
-//! - ffmpeg pushes ADTS through HTTP ingest and hls.js plays the result;
+//! - ffmpeg pushes ADTS, and Ogg Opus, through HTTP ingest and hls.js plays the result;
 //! - GStreamer (`hlsdemux2`), VLC and ffmpeg play the multivariant demo and end on
 //!   ENDLIST when the origin shuts down.
 //!
@@ -498,6 +498,101 @@ async fn ffmpeg_ingest_goes_live_and_hlsjs_plays_it() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(pl.ends_with("#EXT-X-ENDLIST\n"), "{pl}");
+    o.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ffmpeg_pushes_ogg_opus_and_ffprobe_and_hlsjs_play_it() {
+    let _serial = SERIAL.lock().await;
+    if !have("ffmpeg") || !have("ffprobe") {
+        return;
+    }
+    let o = start(true).await;
+    let target = format!("http://{}/ingest/ingest-key-123", o.addr);
+    // Ogg pages of 20 ms (one packet each): ffmpeg's default of 1 s pages would hand
+    // the origin five parts at a time.
+    let mut ffmpeg = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=f=330:d=30:sample_rate=48000",
+            "-ac",
+            "2",
+            "-c:a",
+            "libopus",
+            "-b:a",
+            "64k",
+            "-page_duration",
+            "20000",
+            "-f",
+            "ogg",
+            "-method",
+            "PUT",
+            &target,
+        ])
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let master = format!("http://{}/pushed/master.m3u8", o.addr);
+    let mut live = false;
+    for _ in 0..100 {
+        if client
+            .get(&master)
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            live = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(live, "Opus ingest did not go live");
+    let mv = get_text(&client, &master).await;
+    assert!(
+        mv.contains("CODECS=\"opus\"") && !mv.contains("a160"),
+        "{mv}"
+    );
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let src = format!("http://{}/pushed/src/index.m3u8", o.addr);
+    let pl = get_text(&client, &src).await;
+    assert!(pl.contains("#EXT-X-PART:DURATION=0.2,"), "{pl}");
+    let u = src.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "stream=codec_name,sample_rate,channels",
+            ])
+            .args(["-of", "csv=p=0", &u])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty());
+    assert!(lines.iter().all(|l| l.trim() == "opus,48000,2"), "{text}");
+    if hlsprobe().is_some() {
+        let v = probe_clean(src, 12, 2).await;
+        assert_eq!(v["ok"], true);
+        assert_eq!(v["stalls"], 0, "{v}");
+        assert!(v["playedSeconds"].as_f64().unwrap() >= 8.0, "{v}");
+    }
+    let _ = ffmpeg.kill();
+    let _ = ffmpeg.wait();
     o.shutdown().await.unwrap();
 }
 

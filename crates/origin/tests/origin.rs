@@ -499,6 +499,113 @@ async fn stalled_publisher_is_cut_off_and_the_stream_ends() {
     o.shutdown().await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ogg_opus_ingest_goes_live_as_opus_in_fmp4() {
+    // An Ogg Opus body (what `ffmpeg -c:a libopus -f ogg -method PUT` sends) is
+    // packaged as Opus in fMP4: CODECS="opus", 200 ms parts of ten 20 ms packets, an
+    // `Opus`/`dOps` init section. The key asks for the transcode ladder, which takes
+    // AAC and MP3 only: the stream is passthrough.
+    use ogg::writing::{PacketWriteEndInfo, PacketWriter};
+    let o = Origin::start(
+        OriginConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            demo: None,
+            ingest: vec![IngestStream {
+                name: "pushed".into(),
+                key: StreamKey::new("ingest-key-123").unwrap(),
+                transcode: true,
+            }],
+            ..OriginConfig::default()
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    let mut head = b"OpusHead\x01\x02".to_vec();
+    head.extend_from_slice(&312u16.to_le_bytes());
+    head.extend_from_slice(&48_000u32.to_le_bytes());
+    head.extend_from_slice(&[0, 0, 0]); // gain 0, mapping family 0
+    let mut w = PacketWriter::new(Vec::new());
+    w.write_packet(head, 1, PacketWriteEndInfo::EndPage, 0)
+        .unwrap();
+    w.write_packet(
+        b"OpusTags\0\0\0\0\0\0\0\0".to_vec(),
+        1,
+        PacketWriteEndInfo::EndPage,
+        0,
+    )
+    .unwrap();
+    // 3 s: 150 packets of CELT 20 ms (TOC config 31, one frame), numbered.
+    for i in 0..150u64 {
+        let mut p = vec![(i % 251) as u8; 80];
+        p[0] = 31 << 3;
+        let end = match i {
+            149 => PacketWriteEndInfo::EndStream,
+            i if i % 5 == 4 => PacketWriteEndInfo::EndPage,
+            _ => PacketWriteEndInfo::NormalPacket,
+        };
+        w.write_packet(p, 1, end, 312 + 960 * (i + 1)).unwrap();
+    }
+    let body = w.into_inner();
+    let r = client()
+        .put(url(&o, "/ingest/ingest-key-123"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let c = client();
+    let text = |path: &'static str| {
+        let (c, u) = (c.clone(), url(&o, path));
+        async move { c.get(u).send().await.unwrap().text().await.unwrap() }
+    };
+    let master = text("/pushed/master.m3u8").await;
+    let mv = parse_multivariant(master.as_bytes()).unwrap();
+    assert_eq!(mv.variants.len(), 1, "passthrough only: {master}");
+    assert!(master.contains("CODECS=\"opus\""), "{master}");
+    let pl = parse_media(text("/pushed/src/index.m3u8").await.as_bytes()).unwrap();
+    assert!(pl.end_list, "the end of the body ended the stream");
+    let parts: Vec<_> = pl.segments.iter().flat_map(|s| s.parts.iter()).collect();
+    let total: Duration = pl.segments.iter().map(|s| s.duration).sum();
+    assert_eq!(total, Duration::from_secs(3));
+    assert_eq!(parts.len(), 15);
+    assert!(
+        parts
+            .iter()
+            .all(|p| p.duration == Duration::from_millis(200)),
+        "{parts:?}"
+    );
+    let map = pl.segments[0].map.as_ref().expect("EXT-X-MAP").uri.clone();
+    let init = c
+        .get(url(&o, &format!("/pushed/src/{map}")))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let has = |b: &[u8], box_type: &[u8]| b.windows(4).any(|w| w == box_type);
+    assert!(
+        has(&init, b"Opus") && has(&init, b"dOps"),
+        "Opus sample entry"
+    );
+    let last = pl.segments.last().unwrap();
+    let part = c
+        .get(url(&o, &format!("/pushed/src/{}", last.parts[4].uri)))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(has(&part, b"moof") && has(&part, b"mdat"));
+    // The last part carries packets 140..150 as sent.
+    let mut tail = vec![149u8; 80];
+    tail[0] = 31 << 3;
+    assert!(part.ends_with(&tail), "the packets travel untouched");
+    o.shutdown().await.unwrap();
+}
+
 fn tokio_stream_from<T: Send + 'static>(
     mut rx: tokio::sync::mpsc::Receiver<T>,
 ) -> impl futures_util::Stream<Item = T> {
