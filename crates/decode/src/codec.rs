@@ -20,6 +20,71 @@ pub(crate) enum CodecConfig {
     Mpa { layer: u8 },
     /// FLAC with its 34-byte STREAMINFO block (from `dfLa`).
     Flac { streaminfo: Vec<u8> },
+    /// Opus with its `dOps` fields (always decoded at 48 kHz).
+    Opus(OpusConfig),
+}
+
+/// The `dOps` box (Encapsulation of Opus in ISOBMFF §4.3.2), as the decoder needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OpusConfig {
+    pub channels: u8,
+    /// Output gain, Q7.8 dB (RFC 7845 §5.1: a player applies it).
+    pub output_gain: i16,
+    /// Channel mapping family, streams, coupled streams and mapping table (family 0:
+    /// one stream, coupled when stereo, identity mapping).
+    pub family: u8,
+    pub streams: u8,
+    pub coupled: u8,
+    pub mapping: Vec<u8>,
+}
+
+/// Symphonia has no Opus decoder: Opus goes to `opus-decoder` (pure Rust, passes
+/// the RFC 8251 conformance vectors), single- or multistream by the mapping family.
+enum OpusEngine {
+    Single(Box<opus_decoder::OpusDecoder>),
+    Multi(opus_decoder::OpusMultistreamDecoder),
+}
+
+/// The decoder for one configuration.
+enum Engine {
+    Symphonia(Box<dyn AudioDecoder>),
+    Opus {
+        engine: OpusEngine,
+        channels: usize,
+        /// Linear output gain (1.0 when `dOps` says 0 dB).
+        gain: f32,
+        /// Interleaved scratch for one packet (at most 120 ms).
+        scratch: Vec<f32>,
+    },
+}
+
+impl Engine {
+    fn opus(c: &OpusConfig) -> Result<Self> {
+        let channels = usize::from(c.channels);
+        let bad = |e: opus_decoder::OpusError| Error::Opus(format!("decoder: {e}"));
+        let engine = if c.family == 0 {
+            OpusEngine::Single(Box::new(
+                opus_decoder::OpusDecoder::new(48_000, channels).map_err(bad)?,
+            ))
+        } else {
+            OpusEngine::Multi(
+                opus_decoder::OpusMultistreamDecoder::new(
+                    48_000,
+                    channels,
+                    usize::from(c.streams),
+                    usize::from(c.coupled),
+                    &c.mapping,
+                )
+                .map_err(bad)?,
+            )
+        };
+        Ok(Engine::Opus {
+            engine,
+            channels,
+            gain: 10f32.powf(f32::from(c.output_gain) / (20.0 * 256.0)),
+            scratch: vec![0.0; 5_760 * channels],
+        })
+    }
 }
 
 /// One coded audio frame ready for the codec decoder.
@@ -51,7 +116,7 @@ impl Decoded {
 /// A symphonia codec decoder rebuilt whenever the configuration changes.
 pub(crate) struct CodecDecoder {
     config: Option<Arc<CodecConfig>>,
-    decoder: Option<Box<dyn AudioDecoder>>,
+    decoder: Option<Engine>,
 }
 
 impl std::fmt::Debug for CodecDecoder {
@@ -76,7 +141,7 @@ impl CodecDecoder {
         self.decoder = None;
     }
 
-    fn build(config: &CodecConfig) -> Result<Box<dyn AudioDecoder>> {
+    fn build(config: &CodecConfig) -> Result<Engine> {
         let mut params = AudioCodecParameters::new();
         match config {
             CodecConfig::Aac { asc } => {
@@ -98,9 +163,13 @@ impl CodecDecoder {
                     .for_codec(CODEC_ID_FLAC)
                     .with_extra_data(streaminfo.clone().into_boxed_slice());
             }
+            CodecConfig::Opus(c) => return Engine::opus(c),
         }
         let registry = symphonia::default::get_codecs();
-        Ok(registry.make_audio_decoder(&params, &AudioDecoderOptions::default())?)
+        Ok(Engine::Symphonia(registry.make_audio_decoder(
+            &params,
+            &AudioDecoderOptions::default(),
+        )?))
     }
 
     /// Decodes one access unit into `out` (planes resized to the decoded frame count).
@@ -111,18 +180,52 @@ impl CodecDecoder {
             self.decoder = Some(Self::build(&au.config)?);
             self.config = Some(au.config.clone());
         }
-        let decoder = self.decoder.as_mut().expect("decoder built just above");
-        let packet = PacketRef::new(0, Timestamp::new(0), SymDuration::new(0), &au.data);
-        let buf: GenericAudioBufferRef<'_> = match decoder.decode_ref(&packet) {
-            Ok(buf) => buf,
-            Err(e) => {
-                // A failed packet can leave the codec in a bad state: rebuild on the next unit.
-                self.decoder = None;
-                return Err(e.into());
+        match self.decoder.as_mut().expect("decoder built just above") {
+            Engine::Symphonia(decoder) => {
+                let packet = PacketRef::new(0, Timestamp::new(0), SymDuration::new(0), &au.data);
+                let buf: GenericAudioBufferRef<'_> = match decoder.decode_ref(&packet) {
+                    Ok(buf) => buf,
+                    Err(e) => {
+                        // A failed packet can leave the codec in a bad state: rebuild on
+                        // the next unit.
+                        self.decoder = None;
+                        return Err(e.into());
+                    }
+                };
+                out.rate = buf.spec().rate();
+                buf.copy_to_vecs_planar::<f32>(&mut out.planes);
             }
-        };
-        out.rate = buf.spec().rate();
-        buf.copy_to_vecs_planar::<f32>(&mut out.planes);
+            Engine::Opus {
+                engine,
+                channels,
+                gain,
+                scratch,
+            } => {
+                let decoded = match engine {
+                    OpusEngine::Single(d) => d.decode_float(&au.data, scratch, false),
+                    OpusEngine::Multi(d) => d.decode_float(&au.data, scratch, false),
+                };
+                let frames = match decoded {
+                    Ok(n) => n,
+                    Err(e) => {
+                        self.decoder = None;
+                        return Err(Error::Opus(format!("packet: {e}")));
+                    }
+                };
+                out.rate = 48_000;
+                out.planes.resize_with(*channels, Vec::new);
+                for (c, plane) in out.planes.iter_mut().enumerate() {
+                    plane.clear();
+                    plane.extend(
+                        scratch[..frames * *channels]
+                            .iter()
+                            .skip(c)
+                            .step_by(*channels)
+                            .map(|s| s * *gain),
+                    );
+                }
+            }
+        }
         let trim = (au.trim_start as usize).min(out.frames());
         if trim > 0 {
             for plane in &mut out.planes {

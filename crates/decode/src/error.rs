@@ -21,12 +21,15 @@ pub enum Error {
     /// An fMP4 fragment arrived before any init section.
     #[error("fMP4 media without an init section")]
     MissingInit,
-    /// The stream's codec is not one this crate decodes (AAC-LC, MP3/MP2, FLAC).
+    /// The stream's codec is not one this crate decodes (AAC-LC, MP3/MP2, FLAC, Opus).
     #[error("unsupported codec: {0}")]
     UnsupportedCodec(String),
     /// Symphonia rejected a packet or the codec configuration.
     #[error("decode error: {0}")]
     Decode(#[from] symphonia::core::errors::Error),
+    /// The Opus decoder rejected a packet or the configuration.
+    #[error("Opus decode error: {0}")]
+    Opus(String),
     /// Rubato could not be built or failed.
     #[error("resampler error: {0}")]
     Resample(String),

@@ -2,7 +2,7 @@
 //!
 //! Owns the playback half below the client: demuxing (fMP4/CMAF via `mp4-atom`, MPEG-TS via
 //! `mpeg2ts-reader`, packed ADTS/MP3 with ID3 timestamps), decoding (symphonia: AAC-LC, MP3,
-//! FLAC), resampling and channel mapping (rubato), live-latency control
+//! FLAC; `opus-decoder` for Opus in fMP4), resampling and channel mapping (rubato), live-latency control
 //! ([`LatencyController`]), and sinks ([`WavSink`], [`NullSink`], [`SpeakerSink`] behind the
 //! default `speaker` feature).
 //!

@@ -278,6 +278,53 @@ fn packed_mp3_decodes() {
 }
 
 #[test]
+fn fmp4_hls_opus_decodes_to_right_duration_and_tone() {
+    // ffmpeg's HLS with Opus in fMP4 (`Opus`/`dOps`; the same sample entry the
+    // packager writes), decoded by opus-decoder.
+    if !have_ffmpeg() {
+        return;
+    }
+    let dir = TempDir::new("opus");
+    let pl = dir.path("a.m3u8");
+    ffmpeg_sine(
+        440,
+        48000,
+        3.0,
+        2,
+        &[
+            "-c:a",
+            "libopus",
+            "-b:a",
+            "128k",
+            "-f",
+            "hls",
+            "-hls_segment_type",
+            "fmp4",
+            "-hls_time",
+            "1",
+            "-hls_playlist_type",
+            "vod",
+        ],
+        &pl,
+    );
+    let (init, segs) = read_hls(&pl);
+    assert!(
+        init.is_some() && segs.len() >= 3,
+        "ffmpeg made {} segments",
+        segs.len()
+    );
+    let (blocks, stats) = decode_all(&hls_chunks(init, segs, Container::Fmp4));
+    assert_eq!(
+        stats.snapshot().decode_errors,
+        0,
+        "{:?}",
+        stats.snapshot().last_error
+    );
+    check_sine(&blocks, 3.0, 960.0, 440.0);
+    assert!(blocks.windows(2).all(|w| w[1].pts > w[0].pts));
+}
+
+#[test]
 fn fmp4_flac_decodes() {
     if !have_ffmpeg() {
         return;

@@ -82,24 +82,29 @@ fn aac_round_trip_keeps_the_signal() {
     aus.extend(enc.encode_f32(&vec![0.0; 4096 * 2], None).expect("encode"));
     let format = enc.audio_format();
     let out = package_and_decode(format, aus);
+    assert_matches(&src, &out, 20.0, 0.99);
+}
+
+/// `out` is `src` delayed by the codec (found by cross-correlation over 0.1–0.3 s of
+/// the left channel, up to 4096 frames), within `min_snr` dB and `min_corr` over the
+/// 0.5–2.5 s stretch of both channels. Returns the delay in frames.
+fn assert_matches(src: &[f32], out: &[f32], min_snr: f64, min_corr: f64) -> usize {
     assert!(
         out.len() >= src.len(),
         "decoded {} of {} samples",
         out.len(),
         src.len()
     );
-    // Find the codec delay by cross-correlation over the first 0.5 s (left channel),
-    // then compare the middle 2 s.
     let frames = |v: &[f32], ch: usize, from: usize, n: usize| -> Vec<f32> {
         (from..from + n).map(|i| v[2 * i + ch]).collect()
     };
-    let probe = frames(&src, 0, 4800, 9600);
+    let probe = frames(src, 0, 4800, 9600);
     let best = (0..4096)
         .max_by(|&a, &b| {
             let c = |lag: usize| -> f32 {
                 probe
                     .iter()
-                    .zip(frames(&out, 0, 4800 + lag, 9600))
+                    .zip(frames(out, 0, 4800 + lag, 9600))
                     .map(|(x, y)| x * y)
                     .sum()
             };
@@ -107,8 +112,8 @@ fn aac_round_trip_keeps_the_signal() {
         })
         .expect("lags");
     for ch in 0..2 {
-        let s = frames(&src, ch, 24_000, 96_000);
-        let o = frames(&out, ch, 24_000 + best, 96_000);
+        let s = frames(src, ch, 24_000, 96_000);
+        let o = frames(out, ch, 24_000 + best, 96_000);
         let sig: f64 = s.iter().map(|x| f64::from(*x).powi(2)).sum();
         let err: f64 = s
             .iter()
@@ -118,9 +123,50 @@ fn aac_round_trip_keeps_the_signal() {
         let snr = 10.0 * (sig / err).log10();
         let corr: f64 = s.iter().zip(&o).map(|(x, y)| f64::from(x * y)).sum::<f64>()
             / (sig.sqrt() * o.iter().map(|y| f64::from(*y).powi(2)).sum::<f64>().sqrt());
-        assert!(snr > 20.0, "channel {ch}: SNR {snr:.1} dB at delay {best}");
-        assert!(corr > 0.99, "channel {ch}: correlation {corr:.4}");
+        assert!(
+            snr > min_snr,
+            "channel {ch}: SNR {snr:.1} dB at delay {best}"
+        );
+        assert!(corr > min_corr, "channel {ch}: correlation {corr:.4}");
     }
+    best
+}
+
+#[test]
+fn opus_round_trip_keeps_the_signal() {
+    if !have_ffmpeg() {
+        return;
+    }
+    // PCM → WAV → ffmpeg libopus in Ogg (the Rust side has no Opus encoder) →
+    // OggOpusReader → packager → aulos-decode (opus-decoder).
+    let src = signal(RATE as usize * 3);
+    let dir = TempDir::new("opus-rt");
+    let wav = dir.path("in.wav");
+    write_wav(&wav, &src);
+    let ogg = dir.path("in.opus");
+    let st = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
+        .arg(&wav)
+        .args(["-c:a", "libopus", "-b:a", "192k", "-f", "ogg"])
+        .arg(&ogg)
+        .status()
+        .expect("ffmpeg");
+    assert!(st.success());
+    let mut r = aulos_packager::OggOpusReader::new();
+    r.push(&std::fs::read(&ogg).expect("ogg")).expect("fits");
+    r.finish();
+    let mut aus = Vec::new();
+    while let Some(p) = r.pop().expect("ffmpeg's Ogg is clean") {
+        aus.push(p.access_unit(None));
+    }
+    let head = r.head().expect("OpusHead");
+    let out = package_and_decode(head.audio_format(), aus);
+    // 40 dB on this signal at 192 kb/s; a wrong channel order, gain or dropped
+    // packet would be far below.
+    let delay = assert_matches(&src, &out, 30.0, 0.999);
+    // The stream is delayed by exactly the encoder's pre-skip (no edit list in a
+    // live stream trims it): no sample lost or added on the way.
+    assert_eq!(delay, usize::from(head.pre_skip));
 }
 
 #[test]
@@ -131,26 +177,9 @@ fn flac_round_trip_is_bit_exact() {
     // 16-bit PCM, written as WAV, made FLAC by ffmpeg (the Rust side has no FLAC
     // encoder), demuxed into frames with symphonia, packaged by aulos-packager.
     let src = signal(RATE as usize * 2);
-    let pcm: Vec<i16> = src
-        .iter()
-        .map(|x| (x * 32767.0).round().clamp(-32768.0, 32767.0) as i16)
-        .collect();
     let dir = TempDir::new("flac-rt");
     let wav = dir.path("in.wav");
-    let mut w = hound::WavWriter::create(
-        &wav,
-        hound::WavSpec {
-            channels: 2,
-            sample_rate: RATE,
-            bits_per_sample: 16,
-            sample_format: hound::SampleFormat::Int,
-        },
-    )
-    .expect("wav");
-    for s in &pcm {
-        w.write_sample(*s).expect("write");
-    }
-    w.finalize().expect("finalize");
+    let pcm = write_wav(&wav, &src);
     let flac = dir.path("in.flac");
     let st = std::process::Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
@@ -185,6 +214,30 @@ fn flac_round_trip_is_bit_exact() {
         .filter(|(a, b)| f32::from(**a) / 32768.0 != **b)
         .count();
     assert_eq!(mismatches, 0, "bit-exact");
+}
+
+/// Writes interleaved stereo `src` as a 16-bit WAV at `RATE`; returns the samples
+/// as written.
+fn write_wav(path: &std::path::Path, src: &[f32]) -> Vec<i16> {
+    let pcm: Vec<i16> = src
+        .iter()
+        .map(|x| (x * 32767.0).round().clamp(-32768.0, 32767.0) as i16)
+        .collect();
+    let mut w = hound::WavWriter::create(
+        path,
+        hound::WavSpec {
+            channels: 2,
+            sample_rate: RATE,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        },
+    )
+    .expect("wav");
+    for s in &pcm {
+        w.write_sample(*s).expect("write");
+    }
+    w.finalize().expect("finalize");
+    pcm
 }
 
 fn demux_flac(data: Vec<u8>) -> (Vec<u8>, Vec<(Vec<u8>, u32)>) {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::{Buf, Bytes, BytesMut};
 use mp4_atom::{Codec, Decode, Encode, Moof, Moov};
 
-use crate::codec::{AccessUnit, CodecConfig, unsupported};
+use crate::codec::{AccessUnit, CodecConfig, OpusConfig, unsupported};
 use crate::error::{Error, Result};
 
 /// Cap on a box we are willing to reassemble across chunks (a fragment of live audio is KBs).
@@ -166,6 +166,29 @@ impl Fmp4Demuxer {
                         streaminfo: si.to_vec(),
                     },
                     rate,
+                )
+            }
+            Codec::Opus(opus) => {
+                let d = &opus.dops;
+                let (family, streams, coupled, mapping) = match &d.channel_mapping {
+                    Some(m) => (
+                        m.family,
+                        m.stream_count,
+                        m.coupled_count,
+                        m.channel_mapping.clone(),
+                    ),
+                    None => (0, 1, u8::from(d.output_channel_count == 2), Vec::new()),
+                };
+                (
+                    CodecConfig::Opus(OpusConfig {
+                        channels: d.output_channel_count,
+                        output_gain: d.output_gain,
+                        family,
+                        streams,
+                        coupled,
+                        mapping,
+                    }),
+                    48_000,
                 )
             }
             other => {
