@@ -45,17 +45,24 @@ fn listed_segments(dir: &Path) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ffmpeg_live_mpegts_plays_to_its_end_without_a_gap() {
-    play_ffmpeg_live(false).await;
+    play_ffmpeg_live(false, "aac").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ffmpeg_live_fmp4_plays_to_its_end_without_a_gap() {
-    play_ffmpeg_live(true).await;
+    play_ffmpeg_live(true, "aac").await;
 }
 
-async fn play_ffmpeg_live(fmp4: bool) {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ffmpeg_live_fmp4_opus_plays_to_its_end_without_a_gap() {
+    play_ffmpeg_live(true, "libopus").await;
+}
+
+/// ffmpeg writes a live HLS stream of a tone (`codec`: `aac` or `libopus`) while the
+/// player plays it into a WAV.
+async fn play_ffmpeg_live(fmp4: bool, codec: &str) {
     let dir = std::env::temp_dir().join(format!(
-        "aulos-player-live-{}-{}",
+        "aulos-player-live-{}-{codec}-{}",
         if fmp4 { "fmp4" } else { "ts" },
         std::process::id()
     ));
@@ -66,7 +73,7 @@ async fn play_ffmpeg_live(fmp4: bool) {
         .args(["-hide_banner", "-loglevel", "error", "-y", "-re"])
         .args(["-f", "lavfi", "-i"])
         .arg(format!("sine=frequency={TONE_HZ}:duration={SECS}"))
-        .args(["-c:a", "aac", "-b:a", "96k", "-f", "hls", "-hls_time", "1"])
+        .args(["-c:a", codec, "-b:a", "96k", "-f", "hls", "-hls_time", "1"])
         .args(["-hls_list_size", "5", "-hls_flags", "temp_file"]);
     if fmp4 {
         ffmpeg.args(["-hls_segment_type", "fmp4"]);
@@ -123,7 +130,7 @@ async fn play_ffmpeg_live(fmp4: bool) {
         secs > f64::from(SECS) / 2.0 && secs < f64::from(SECS) + 1.0,
         "WAV lasts {secs:.2} s"
     );
-    // The tone throughout (AAC priming and the final frame aside): every 10 ms window
+    // The tone throughout (codec priming and the final frame aside): every 10 ms window
     // carries signal, so no segment was lost, repeated as silence, or cut short...
     let win = 480;
     let body = &left[4_800..left.len() - 4_800];
