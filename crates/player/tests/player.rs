@@ -1,12 +1,14 @@
 //! End to end: the in-process origin with its synthetic demo stream (3 AAC renditions,
-//! 192 ms parts, PDT = capture wall clock) played by the player into null and WAV sinks.
+//! 192 ms parts, PDT = capture wall clock) played by the player into null and WAV sinks;
+//! and an Opus stream pushed by ffmpeg through the origin's ingest.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use aulos_origin::{DemoConfig, Origin, OriginConfig};
+use aulos_origin::{DemoConfig, IngestStream, Origin, OriginConfig};
 use aulos_player::{EndReason, Error, Player, PlayerConfig, SinkChoice, SinkKind};
+use aulos_registry::StreamKey;
 
 /// Upper bound on any wait in these tests (nothing here is a timed assertion).
 const TEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -147,6 +149,101 @@ async fn wav_sink_holds_the_played_audio() {
     let tail = &samples[samples.len() - 96_000..];
     let rms = (tail.iter().map(|s| s * s).sum::<f32>() / tail.len() as f32).sqrt();
     assert!(rms > 0.01, "rms {rms}");
+    let _ = std::fs::remove_file(&path);
+    origin.shutdown().await.expect("origin shuts down");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opus_pushed_into_the_origin_plays_at_low_latency() {
+    // ffmpeg pushes Ogg Opus into the origin's ingest (Opus in fMP4 out), the player
+    // follows it in low-latency mode (parts, blocking reloads) and decodes it.
+    let have_opus = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-encoders"])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("libopus"));
+    if !have_opus {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "ffmpeg with libopus is required on CI"
+        );
+        eprintln!("skipping: no ffmpeg with libopus");
+        return;
+    }
+    let origin = Origin::start(
+        OriginConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            demo: None,
+            ingest: vec![IngestStream {
+                name: "radio".into(),
+                key: StreamKey::new("opus-key-123").unwrap(),
+                transcode: false,
+            }],
+            ..OriginConfig::default()
+        },
+        None,
+    )
+    .await
+    .expect("origin starts");
+    let mut ffmpeg = std::process::Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+        ])
+        .arg("sine=frequency=440:duration=20:sample_rate=48000")
+        .args(["-ac", "2", "-c:a", "libopus", "-b:a", "96k"])
+        .args(["-page_duration", "20000", "-f", "ogg", "-method", "PUT"])
+        .arg(format!("http://{}/ingest/opus-key-123", origin.addr))
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("ffmpeg runs");
+    let deadline = std::time::Instant::now() + TEST_TIMEOUT;
+    while origin.registry.get("radio").is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ingest never went live"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A viewer joins a stream with a few segments behind it.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let path = temp_wav("opus");
+    let report = play(
+        &format!("http://{}/radio/master.m3u8", origin.addr),
+        PlayerConfig {
+            sink: SinkChoice::Wav(path.clone()),
+            duration: Some(Duration::from_secs(5)),
+            ..PlayerConfig::default()
+        },
+    )
+    .await;
+    println!("{report}");
+    let _ = ffmpeg.kill();
+    let _ = ffmpeg.wait();
+    assert_eq!(report.end, EndReason::Duration);
+    assert_eq!((report.decode_errors, report.stalls), (0, 0), "{report}");
+    assert_eq!((report.rate, report.channels), (48_000, 2));
+    // Low latency: parts, not segments three target durations back.
+    let p50 = report.latency_p50.expect("latency measured from PDT");
+    assert!(p50 < Duration::from_millis(1_500), "{report}");
+    let reader = hound::WavReader::open(&path).expect("WAV decodes");
+    let left: Vec<f32> = reader
+        .into_samples::<f32>()
+        .step_by(2)
+        .collect::<Result<_, _>>()
+        .expect("samples read");
+    // The tone, at its pitch, after the first second (decoder start-up).
+    let body = &left[48_000..];
+    let rising = body
+        .windows(2)
+        .filter(|w| w[0] < 0.0 && w[1] >= 0.0)
+        .count();
+    let hz = rising as f64 / (body.len() as f64 / 48_000.0);
+    assert!((hz - 440.0).abs() < 3.0, "{hz:.1} Hz");
     let _ = std::fs::remove_file(&path);
     origin.shutdown().await.expect("origin shuts down");
 }
