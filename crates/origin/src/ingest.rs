@@ -4,8 +4,8 @@
 //! icecast output (`icecast://source:KEY@127.0.0.1:8080/ingest/NAME`, Basic auth).
 //!
 //! The first valid frame fixes the stream's format; the stream goes live with a
-//! passthrough rendition (`src`) and, when configured, the transcoded ABR ladder (for
-//! AAC and MP3 input: nothing here decodes Opus, so an Opus stream is passthrough only).
+//! passthrough rendition (`src`) and, when configured, the transcoded ABR ladder (AAC,
+//! from AAC, MP3 or Opus input).
 //! Garbage is skipped (resync) up to a bound before the first frame, a format change
 //! mid-stream is a discontinuity with a new init section, a stalled publisher is cut
 //! off after the idle timeout, and the end of the body ends the stream (ENDLIST).
@@ -13,7 +13,7 @@
 use crate::state::{AppState, IngestStream};
 use aulos_manifest::LiveConfig;
 use aulos_packager::{
-    AccessUnit, AdtsError, AdtsReader, AudioFormat, Codec, Mp3Error, Mp3FrameReader, OggOpusError,
+    AccessUnit, AdtsError, AdtsReader, AudioFormat, Mp3Error, Mp3FrameReader, OggOpusError,
     OggOpusReader, OpusHead, Packager, PackagerConfig, Part,
 };
 use aulos_registry::{Error as RegError, RenditionSpec, Stream, StreamSpec};
@@ -333,11 +333,7 @@ fn go_live(st: &AppState, cfg: &IngestStream, header: Header) -> Result<Live, Re
     let packager = Packager::new(format.clone(), packager_config())
         .map_err(|e| reject(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string()))?;
     let ladder_rate = ladder_rate(&format);
-    let opus = matches!(format.codec, Codec::Opus { .. });
-    if cfg.transcode && opus {
-        tracing::warn!(stream = %cfg.name, "Opus input: no transcode ladder, passthrough only");
-    }
-    let transcoder = if cfg.transcode && !opus {
+    let transcoder = if cfg.transcode {
         Some(
             Transcoder::new(&format, ladder_config(ladder_rate))
                 .map_err(|e| reject(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string()))?,

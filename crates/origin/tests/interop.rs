@@ -519,7 +519,7 @@ async fn ffmpeg_pushes_ogg_opus_and_ffprobe_and_hlsjs_play_it() {
             "-f",
             "lavfi",
             "-i",
-            "sine=f=330:d=30:sample_rate=48000",
+            "sine=f=330:d=45:sample_rate=48000",
             "-ac",
             "2",
             "-c:a",
@@ -553,8 +553,9 @@ async fn ffmpeg_pushes_ogg_opus_and_ffprobe_and_hlsjs_play_it() {
     }
     assert!(live, "Opus ingest did not go live");
     let mv = get_text(&client, &master).await;
+    // The passthrough in Opus, and the ladder transcoded from it in AAC.
     assert!(
-        mv.contains("CODECS=\"opus\"") && !mv.contains("a160"),
+        mv.contains("CODECS=\"opus\"") && mv.contains("a160/index.m3u8"),
         "{mv}"
     );
     tokio::time::sleep(Duration::from_secs(4)).await;
@@ -585,6 +586,21 @@ async fn ffmpeg_pushes_ogg_opus_and_ffprobe_and_hlsjs_play_it() {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     assert!(!lines.is_empty());
     assert!(lines.iter().all(|l| l.trim() == "opus,48000,2"), "{text}");
+    // The ladder decodes the Opus and encodes AAC at 48 kHz; ffmpeg decodes it cleanly.
+    let a96 = format!("http://{}/pushed/a96/index.m3u8", o.addr);
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("ffmpeg")
+            .args(["-v", "error", "-i", &a96, "-t", "2", "-f", "null", "-"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     if hlsprobe().is_some() {
         let v = probe_clean(src, 12, 2).await;
         assert_eq!(v["ok"], true);

@@ -1,5 +1,6 @@
-//! Optional transcode ladder for ingest: AAC/MP3 access units → symphonia decode →
-//! rubato resample to the ladder rate → [`Ladder`]. (Passthrough ingest does not come
+//! Optional transcode ladder for ingest: AAC/MP3 access units → symphonia decode (Opus:
+//! `opus-decoder`, which symphonia lacks) → rubato resample to the ladder rate →
+//! [`Ladder`]. (Passthrough ingest does not come
 //! here: the origin packages ingested AUs directly with `AdtsReader` + `Packager`.)
 
 use std::time::{Duration, SystemTime};
@@ -21,9 +22,46 @@ use crate::ladder::{Ladder, LadderConfig};
 /// Resampler chunk (input frames per rubato call).
 const RESAMPLE_CHUNK: usize = 1024;
 
-/// Decodes AAC or MP3 access units and re-encodes them through a [`Ladder`].
+/// The input decoder.
+enum Decoder {
+    Symphonia(Box<dyn AudioDecoder>),
+    /// Opus (48 kHz) with its linear output gain.
+    Opus(OpusInput, f32),
+}
+
+enum OpusInput {
+    Single(Box<opus_decoder::OpusDecoder>),
+    Multi(opus_decoder::OpusMultistreamDecoder),
+}
+
+impl Decoder {
+    fn opus(head: &aulos_packager::OpusHead) -> Result<Self, Error> {
+        let ch = usize::from(head.channels);
+        let bad = |e: opus_decoder::OpusError| Error::Decoder(format!("Opus: {e}"));
+        let input = if head.mapping_family == 0 {
+            OpusInput::Single(Box::new(
+                opus_decoder::OpusDecoder::new(48_000, ch).map_err(bad)?,
+            ))
+        } else {
+            OpusInput::Multi(
+                opus_decoder::OpusMultistreamDecoder::new(
+                    48_000,
+                    ch,
+                    usize::from(head.stream_count),
+                    usize::from(head.coupled_count),
+                    &head.mapping[..ch],
+                )
+                .map_err(bad)?,
+            )
+        };
+        let gain = 10f32.powf(f32::from(head.output_gain) / (20.0 * 256.0));
+        Ok(Decoder::Opus(input, gain))
+    }
+}
+
+/// Decodes AAC, MP3 or Opus access units and re-encodes them through a [`Ladder`].
 pub struct Transcoder {
-    decoder: Box<dyn AudioDecoder>,
+    decoder: Decoder,
     resampler: Option<Fft<f32>>,
     ladder: Ladder,
     in_channels: usize,
@@ -49,7 +87,7 @@ impl std::fmt::Debug for Transcoder {
 }
 
 impl Transcoder {
-    /// A transcoder for `input` (AAC with its ASC, or MP3) into a ladder.
+    /// A transcoder for `input` (AAC with its ASC, MP3, or Opus) into a ladder.
     pub fn new(input: &AudioFormat, ladder: LadderConfig) -> Result<Self, Error> {
         input.validate()?;
         let mut params = AudioCodecParameters::new();
@@ -65,15 +103,21 @@ impl Transcoder {
                 params.with_extra_data(asc.to_vec().into_boxed_slice());
             }
             Codec::Mp3 => params.codec = CODEC_ID_MP3,
-            Codec::Flac { .. } | Codec::Opus { .. } => {
+            Codec::Opus { .. } => {}
+            Codec::Flac { .. } => {
                 return Err(Error::InvalidConfig(
-                    "the transcoder takes AAC or MP3 input".into(),
+                    "the transcoder takes AAC, MP3 or Opus input".into(),
                 ));
             }
         }
-        let decoder = symphonia::default::get_codecs()
-            .make_audio_decoder(&params, &AudioDecoderOptions::default())
-            .map_err(|e| Error::Decoder(e.to_string()))?;
+        let decoder = match &input.codec {
+            Codec::Opus { head } => Decoder::opus(head)?,
+            _ => Decoder::Symphonia(
+                symphonia::default::get_codecs()
+                    .make_audio_decoder(&params, &AudioDecoderOptions::default())
+                    .map_err(|e| Error::Decoder(e.to_string()))?,
+            ),
+        };
         let out_rate = ladder.sample_rate;
         let ladder = Ladder::new(ladder)?;
         let resampler = if input.sample_rate == out_rate {
@@ -124,23 +168,42 @@ impl Transcoder {
         if self.anchor.is_none() {
             self.anchor = au.captured;
         }
-        let packet = Packet::new(
-            0,
-            Timestamp::new(self.next_pts),
-            TsDuration::new(u64::from(au.samples)),
-            au.data.to_vec(),
-        );
+        let pts = self.next_pts;
         self.next_pts += i64::from(au.samples);
-        match self.decoder.decode(&packet) {
-            Ok(buf) => {
-                self.decoded.clear();
-                buf.copy_to_vec_interleaved(&mut self.decoded);
+        let decoded = match &mut self.decoder {
+            Decoder::Symphonia(d) => {
+                let packet = Packet::new(
+                    0,
+                    Timestamp::new(pts),
+                    TsDuration::new(u64::from(au.samples)),
+                    au.data.to_vec(),
+                );
+                d.decode(&packet)
+                    .map(|buf| {
+                        self.decoded.clear();
+                        buf.copy_to_vec_interleaved(&mut self.decoded);
+                    })
+                    .map_err(|e| e.to_string())
             }
-            Err(e) => {
-                self.decode_errors += 1;
-                tracing::debug!(error = %e, "transcoder: AU failed to decode, skipped");
-                return Ok(Vec::new());
+            Decoder::Opus(d, gain) => {
+                self.decoded.resize(5_760 * self.in_channels, 0.0);
+                let n = match d {
+                    OpusInput::Single(d) => d.decode_float(&au.data, &mut self.decoded, false),
+                    OpusInput::Multi(d) => d.decode_float(&au.data, &mut self.decoded, false),
+                };
+                n.map(|frames| {
+                    self.decoded.truncate(frames * self.in_channels);
+                    if *gain != 1.0 {
+                        self.decoded.iter_mut().for_each(|s| *s *= *gain);
+                    }
+                })
+                .map_err(|e| e.to_string())
             }
+        };
+        if let Err(e) = decoded {
+            self.decode_errors += 1;
+            tracing::debug!(error = %e, "transcoder: AU failed to decode, skipped");
+            return Ok(Vec::new());
         }
         let out_ch = usize::from(self.ladder.config().channels);
         map_channels(&self.decoded, self.in_channels, out_ch, &mut self.pending);

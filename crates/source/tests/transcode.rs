@@ -1,9 +1,10 @@
-//! Transcoder round trip from an ffmpeg-made 44.1 kHz ADTS file: AdtsReader → Transcoder
-//! (symphonia AAC decode → rubato 44.1→48 kHz → ladder) → fMP4 that decodes to a 440 Hz tone.
+//! Transcoder round trips from ffmpeg-made files: a 44.1 kHz ADTS file (AdtsReader →
+//! symphonia AAC decode → rubato 44.1→48 kHz → ladder) and a 48 kHz Ogg Opus file
+//! (OggOpusReader → opus-decoder → ladder), each to fMP4 that decodes to a 440 Hz tone.
 
 mod common;
 
-use aulos_packager::AdtsReader;
+use aulos_packager::{AccessUnit, AdtsReader, AudioFormat, OggOpusReader};
 use aulos_source::{LadderConfig, Transcoder};
 
 #[test]
@@ -58,10 +59,62 @@ fn adts_44k1_to_48k_ladder() {
     }
     assert_eq!(frames[0].header.sample_rate, 44_100);
 
-    let mut t = Transcoder::new(&frames[0].header.audio_format(), LadderConfig::default()).unwrap();
+    let aus: Vec<AccessUnit> = frames.iter().map(|f| f.access_unit(None)).collect();
+    let in_secs = (frames.len() * 1024) as f64 / 44_100.0;
+    ladder_plays_the_tone(&frames[0].header.audio_format(), &aus, in_secs);
+}
+
+#[test]
+fn ogg_opus_to_48k_ladder() {
+    if !common::have("ffmpeg") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("aulos-source-opus-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("in.opus");
+    let out = std::process::Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+        ])
+        .arg("sine=f=440:d=2:sample_rate=48000")
+        .args(["-ac", "2", "-c:a", "libopus", "-b:a", "128k", "-f", "ogg"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let data = std::fs::read(&path).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut reader = OggOpusReader::new();
+    let mut aus = Vec::new();
+    for chunk in data.chunks(4096) {
+        reader.push(chunk).unwrap();
+        while let Some(p) = reader.pop().unwrap() {
+            aus.push(p.access_unit(None));
+        }
+    }
+    let format = reader.head().expect("OpusHead").audio_format();
+    let in_secs = aus.iter().map(|a| u64::from(a.samples)).sum::<u64>() as f64 / 48_000.0;
+    ladder_plays_the_tone(&format, &aus, in_secs);
+}
+
+/// Runs `aus` through a default ladder: every rendition's parts are continuous and as
+/// long as the input (within a resampler chunk and a frame), no AU fails to decode,
+/// and the a160 rendition decodes to the 440 Hz tone.
+fn ladder_plays_the_tone(format: &AudioFormat, aus: &[AccessUnit], in_secs: f64) {
+    let mut t = Transcoder::new(format, LadderConfig::default()).unwrap();
     let mut parts: Vec<Vec<aulos_packager::Part>> = vec![Vec::new(); 3];
-    for f in &frames {
-        for (r, p) in t.push(&f.access_unit(None)).unwrap() {
+    for au in aus {
+        for (r, p) in t.push(au).unwrap() {
             parts[r].push(p);
         }
     }
@@ -69,9 +122,8 @@ fn adts_44k1_to_48k_ladder() {
         parts[r].push(p);
     }
     assert_eq!(t.decode_errors(), 0);
-    // Input: frames*1024 samples at 44.1 kHz; output: the same duration at 48 kHz, in
-    // whole AAC frames, within a resampler chunk (flush pads the last one) and a frame.
-    let in_secs = (frames.len() * 1024) as f64 / 44_100.0;
+    // Output: the input's duration at 48 kHz, in whole AAC frames, within a resampler
+    // chunk (flush pads the last one) and a frame.
     for r in &parts {
         let mut next = 0;
         for p in r {
