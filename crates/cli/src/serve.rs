@@ -25,8 +25,9 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 200)]
     part_ms: u64,
     /// Accept ingest for a stream: `NAME=KEY` (passthrough) or `NAME=KEY:transcode`
-    /// (passthrough + AAC ladder). Publish with
-    /// `ffmpeg -re -i in.wav -c:a aac -f adts -method PUT http://HOST/ingest/KEY`.
+    /// (passthrough + AAC ladder). Publish ADTS, MP3 or Ogg Opus, e.g.
+    /// `ffmpeg -re -i in.wav -c:a aac -f adts -method PUT http://HOST/ingest/KEY`
+    /// (Opus: `-c:a libopus -page_duration 20000 -f ogg`).
     /// Repeatable.
     #[arg(long = "stream-key", value_name = "NAME=KEY[:transcode]")]
     stream_keys: Vec<String>,
@@ -112,7 +113,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     for s in &cfg.ingest {
         eprintln!(
-            "  ingest {}: PUT {scheme}://{}/ingest/<key> (ADTS or MP3)",
+            "  ingest {}: PUT {scheme}://{}/ingest/<key> (ADTS, MP3 or Ogg Opus)",
             s.name, origin.addr
         );
     }
