@@ -213,11 +213,10 @@ impl Reader {
                 })),
                 Ok(None) => Ok(None),
                 // Nothing after these can be packaged.
-                Err(
-                    e @ (OggOpusError::BufferFull { .. }
-                    | OggOpusError::NotOpus
-                    | OggOpusError::InvalidHead(_)),
-                ) => Err(format!("fatal: {e}")),
+                Err(e @ (OggOpusError::NotOpus | OggOpusError::InvalidHead(_))) => {
+                    Err(format!("unsupported: {e}"))
+                }
+                Err(e @ OggOpusError::BufferFull { .. }) => Err(format!("fatal: {e}")),
                 Err(e) => Err(e.to_string()),
             },
         }
@@ -536,6 +535,9 @@ fn drain(
             Ok(None) => return Ok(()),
             Err(e) if e.starts_with("fatal") => {
                 return Err(reject(StatusCode::BAD_REQUEST, e));
+            }
+            Err(e) if e.starts_with("unsupported") => {
+                return Err(reject(StatusCode::UNSUPPORTED_MEDIA_TYPE, e));
             }
             Err(e) => {
                 *errors += 1;

@@ -547,6 +547,21 @@ async fn ogg_opus_ingest_goes_live_as_opus_in_fmp4() {
         w.write_packet(p, 1, end, 312 + 960 * (i + 1)).unwrap();
     }
     let body = w.into_inner();
+    // Ogg that is not Opus (a Vorbis identification header): refused as such, and
+    // nothing goes live.
+    let mut vorbis = PacketWriter::new(Vec::new());
+    vorbis
+        .write_packet(b"\x01vorbis".to_vec(), 2, PacketWriteEndInfo::EndStream, 0)
+        .unwrap();
+    let r = client()
+        .put(url(&o, "/ingest/ingest-key-123"))
+        .body(vorbis.into_inner())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    assert!(r.text().await.unwrap().contains("not Opus"));
+    assert!(o.registry.get("pushed").is_none());
     let r = client()
         .put(url(&o, "/ingest/ingest-key-123"))
         .body(body)
