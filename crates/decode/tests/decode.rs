@@ -71,24 +71,22 @@ fn check_sine(blocks: &[PcmBlock], expect_secs: f64, tol_frames: f64, freq: f64)
     );
 }
 
-/// One AAC frame (1024 samples at 44.1 kHz) expressed in 48 kHz output frames.
-const AAC_FRAME_OUT: f64 = 1024.0 * 48_000.0 / 44_100.0;
-
-#[test]
-fn fmp4_hls_aac_decodes_to_right_duration_and_tone() {
+/// 3 s of a 440 Hz stereo tone at `rate`, encoded with `codec` at 128 kb/s into a VOD
+/// HLS of 1 s fMP4 segments by ffmpeg, decoded with no error; `None` without ffmpeg.
+fn decode_ffmpeg_fmp4_hls(tag: &str, codec: &str, rate: u32) -> Option<Vec<PcmBlock>> {
     if !have_ffmpeg() {
-        return;
+        return None;
     }
-    let dir = TempDir::new("fmp4");
+    let dir = TempDir::new(tag);
     let pl = dir.path("a.m3u8");
     ffmpeg_sine(
         440,
-        44100,
+        rate,
         3.0,
         2,
         &[
             "-c:a",
-            "aac",
+            codec,
             "-b:a",
             "128k",
             "-f",
@@ -115,6 +113,17 @@ fn fmp4_hls_aac_decodes_to_right_duration_and_tone() {
         "{:?}",
         stats.snapshot().last_error
     );
+    Some(blocks)
+}
+
+/// One AAC frame (1024 samples at 44.1 kHz) expressed in 48 kHz output frames.
+const AAC_FRAME_OUT: f64 = 1024.0 * 48_000.0 / 44_100.0;
+
+#[test]
+fn fmp4_hls_aac_decodes_to_right_duration_and_tone() {
+    let Some(blocks) = decode_ffmpeg_fmp4_hls("fmp4", "aac", 44100) else {
+        return;
+    };
     // ffmpeg's HLS fMP4 writes an edit list with media_time 0 (no priming signalled), so the
     // 1024 priming frames are decoded; the last frame's padding stays within the tolerance.
     check_sine(&blocks, 3.0 + 1024.0 / 44_100.0, AAC_FRAME_OUT, 440.0);
@@ -281,45 +290,9 @@ fn packed_mp3_decodes() {
 fn fmp4_hls_opus_decodes_to_right_duration_and_tone() {
     // ffmpeg's HLS with Opus in fMP4 (`Opus`/`dOps`; the same sample entry the
     // packager writes), decoded by opus-decoder.
-    if !have_ffmpeg() {
+    let Some(blocks) = decode_ffmpeg_fmp4_hls("opus", "libopus", 48000) else {
         return;
-    }
-    let dir = TempDir::new("opus");
-    let pl = dir.path("a.m3u8");
-    ffmpeg_sine(
-        440,
-        48000,
-        3.0,
-        2,
-        &[
-            "-c:a",
-            "libopus",
-            "-b:a",
-            "128k",
-            "-f",
-            "hls",
-            "-hls_segment_type",
-            "fmp4",
-            "-hls_time",
-            "1",
-            "-hls_playlist_type",
-            "vod",
-        ],
-        &pl,
-    );
-    let (init, segs) = read_hls(&pl);
-    assert!(
-        init.is_some() && segs.len() >= 3,
-        "ffmpeg made {} segments",
-        segs.len()
-    );
-    let (blocks, stats) = decode_all(&hls_chunks(init, segs, Container::Fmp4));
-    assert_eq!(
-        stats.snapshot().decode_errors,
-        0,
-        "{:?}",
-        stats.snapshot().last_error
-    );
+    };
     check_sine(&blocks, 3.0, 960.0, 440.0);
     assert!(blocks.windows(2).all(|w| w[1].pts > w[0].pts));
 }

@@ -133,6 +133,34 @@ async fn start(ingest: bool) -> Origin {
     .unwrap()
 }
 
+/// ffmpeg publishing `lavfi` input at real-time pace to the `pushed` stream's ingest
+/// with a chunked PUT, encoded and muxed as `args` say.
+fn push_with_ffmpeg(o: &Origin, lavfi: &str, args: &[&str]) -> std::process::Child {
+    Command::new("ffmpeg")
+        .args(["-v", "error", "-re", "-f", "lavfi", "-i", lavfi])
+        .args(args)
+        .args(["-method", "PUT"])
+        .arg(format!("http://{}/ingest/ingest-key-123", o.addr))
+        .spawn()
+        .unwrap()
+}
+
+/// Polls `master` until it is served (at most 10 s).
+async fn went_live(client: &reqwest::Client, master: &str) -> bool {
+    for _ in 0..100 {
+        if client
+            .get(master)
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hlsjs_plays_the_demo_in_low_latency_mode() {
     let _serial = SERIAL.lock().await;
@@ -411,46 +439,15 @@ async fn ffmpeg_ingest_goes_live_and_hlsjs_plays_it() {
         return;
     }
     let o = start(true).await;
-    let target = format!("http://{}/ingest/ingest-key-123", o.addr);
     // 40 s of a tone at real-time pace, ADTS over a chunked PUT (room for two probes).
-    let mut ffmpeg = Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-re",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=f=330:d=40:sample_rate=44100",
-            "-c:a",
-            "aac",
-            "-b:a",
-            "96k",
-            "-f",
-            "adts",
-            "-method",
-            "PUT",
-            &target,
-        ])
-        .spawn()
-        .unwrap();
-    // Wait for the stream to appear.
+    let mut ffmpeg = push_with_ffmpeg(
+        &o,
+        "sine=f=330:d=40:sample_rate=44100",
+        &["-c:a", "aac", "-b:a", "96k", "-f", "adts"],
+    );
     let client = reqwest::Client::new();
     let master = format!("http://{}/pushed/master.m3u8", o.addr);
-    let mut live = false;
-    for _ in 0..100 {
-        if client
-            .get(&master)
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            live = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(live, "ingest did not go live");
+    assert!(went_live(&client, &master).await, "ingest did not go live");
     let mv = get_text(&client, &master).await;
     assert!(
         mv.contains("src/index.m3u8") && mv.contains("a160/index.m3u8"),
@@ -508,18 +505,12 @@ async fn ffmpeg_pushes_ogg_opus_and_ffprobe_and_hlsjs_play_it() {
         return;
     }
     let o = start(true).await;
-    let target = format!("http://{}/ingest/ingest-key-123", o.addr);
     // Ogg pages of 20 ms (one packet each): ffmpeg's default of 1 s pages would hand
     // the origin five parts at a time.
-    let mut ffmpeg = Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-re",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=f=330:d=45:sample_rate=48000",
+    let mut ffmpeg = push_with_ffmpeg(
+        &o,
+        "sine=f=330:d=45:sample_rate=48000",
+        &[
             "-ac",
             "2",
             "-c:a",
@@ -530,28 +521,14 @@ async fn ffmpeg_pushes_ogg_opus_and_ffprobe_and_hlsjs_play_it() {
             "20000",
             "-f",
             "ogg",
-            "-method",
-            "PUT",
-            &target,
-        ])
-        .spawn()
-        .unwrap();
+        ],
+    );
     let client = reqwest::Client::new();
     let master = format!("http://{}/pushed/master.m3u8", o.addr);
-    let mut live = false;
-    for _ in 0..100 {
-        if client
-            .get(&master)
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            live = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(live, "Opus ingest did not go live");
+    assert!(
+        went_live(&client, &master).await,
+        "Opus ingest did not go live"
+    );
     let mv = get_text(&client, &master).await;
     // The passthrough in Opus, and the ladder transcoded from it in AAC.
     assert!(

@@ -506,21 +506,7 @@ async fn ogg_opus_ingest_goes_live_as_opus_in_fmp4() {
     // `Opus`/`dOps` init section, the packets untouched. (The transcode ladder from
     // Opus is checked with real audio in interop.rs.)
     use ogg::writing::{PacketWriteEndInfo, PacketWriter};
-    let o = Origin::start(
-        OriginConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            demo: None,
-            ingest: vec![IngestStream {
-                name: "pushed".into(),
-                key: StreamKey::new("ingest-key-123").unwrap(),
-                transcode: false,
-            }],
-            ..OriginConfig::default()
-        },
-        None,
-    )
-    .await
-    .unwrap();
+    let o = origin().await;
     let mut head = b"OpusHead\x01\x02".to_vec();
     head.extend_from_slice(&312u16.to_le_bytes());
     head.extend_from_slice(&48_000u32.to_le_bytes());

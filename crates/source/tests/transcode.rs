@@ -12,31 +12,11 @@ fn adts_44k1_to_48k_ladder() {
     if !common::have("ffmpeg") {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("aulos-source-transcode-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("in.aac");
-    let out = std::process::Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-        ])
-        .arg("sine=f=440:d=2:sample_rate=44100")
-        .args(["-ac", "2", "-c:a", "aac", "-b:a", "128k", "-f", "adts"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let data = ffmpeg_tone(
+        "aac",
+        44_100,
+        &["-c:a", "aac", "-b:a", "128k", "-f", "adts"],
     );
-    let data = std::fs::read(&path).unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
 
     let mut reader = AdtsReader::new();
     reader.push(&data[..data.len().min(60_000)]).unwrap();
@@ -69,31 +49,11 @@ fn ogg_opus_to_48k_ladder() {
     if !common::have("ffmpeg") {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("aulos-source-opus-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("in.opus");
-    let out = std::process::Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-        ])
-        .arg("sine=f=440:d=2:sample_rate=48000")
-        .args(["-ac", "2", "-c:a", "libopus", "-b:a", "128k", "-f", "ogg"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let data = ffmpeg_tone(
+        "opus",
+        48_000,
+        &["-c:a", "libopus", "-b:a", "128k", "-f", "ogg"],
     );
-    let data = std::fs::read(&path).unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
     let mut reader = OggOpusReader::new();
     let mut aus = Vec::new();
     for chunk in data.chunks(4096) {
@@ -105,6 +65,38 @@ fn ogg_opus_to_48k_ladder() {
     let format = reader.head().expect("OpusHead").audio_format();
     let in_secs = aus.iter().map(|a| u64::from(a.samples)).sum::<u64>() as f64 / 48_000.0;
     ladder_plays_the_tone(&format, &aus, in_secs);
+}
+
+/// 2 s of a 440 Hz stereo tone at `rate`, encoded by ffmpeg as `args` say.
+fn ffmpeg_tone(tag: &str, rate: u32, args: &[&str]) -> Vec<u8> {
+    let dir = std::env::temp_dir().join(format!("aulos-source-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("in");
+    let out = std::process::Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+        ])
+        .arg(format!("sine=f=440:d=2:sample_rate={rate}"))
+        .arg("-ac")
+        .arg("2")
+        .args(args)
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let data = std::fs::read(&path).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    data
 }
 
 /// Runs `aus` through a default ladder: every rendition's parts are continuous and as
