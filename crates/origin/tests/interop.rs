@@ -133,6 +133,52 @@ async fn start(ingest: bool) -> Origin {
     .unwrap()
 }
 
+/// ffprobe reads every stream of `url` as `want` (`codec,rate,channels`).
+async fn assert_ffprobe_reads(url: &str, want: &'static str) {
+    let u = url.to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("ffprobe")
+            .args(["-v", "error", "-show_entries"])
+            .args([
+                "stream=codec_name,sample_rate,channels",
+                "-of",
+                "csv=p=0",
+                &u,
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty());
+    assert!(lines.iter().all(|l| l.trim() == want), "{text}");
+}
+
+/// ffmpeg decodes the first `secs` of `url` with nothing on stderr.
+async fn assert_ffmpeg_decodes(url: &str, secs: u32) {
+    let (u, t) = (url.to_owned(), secs.to_string());
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("ffmpeg")
+            .args(["-v", "error", "-i", &u, "-t", &t, "-f", "null", "-"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "ffmpeg decode errors: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// ffmpeg publishing `lavfi` input at real-time pace to the `pushed` stream's ingest
 /// with a chunked PUT, encoded and muxed as `args` say.
 fn push_with_ffmpeg(o: &Origin, lavfi: &str, args: &[&str]) -> std::process::Child {
@@ -199,46 +245,8 @@ async fn ffprobe_reads_and_ffmpeg_decodes_the_demo() {
     let o = start(false).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let url = format!("http://{}/demo/a96/index.m3u8", o.addr);
-    let u = url.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("ffprobe")
-            .args([
-                "-v",
-                "error",
-                "-show_entries",
-                "stream=codec_name,sample_rate,channels",
-                "-of",
-                "csv=p=0",
-                &u,
-            ])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert!(!lines.is_empty());
-    assert!(lines.iter().all(|l| l.trim() == "aac,48000,2"), "{text}");
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("ffmpeg")
-            .args(["-v", "error", "-i", &url, "-t", "3", "-f", "null", "-"])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(out.status.success());
-    assert!(
-        out.stderr.is_empty(),
-        "ffmpeg decode errors: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ffprobe_reads(&url, "aac,48000,2").await;
+    assert_ffmpeg_decodes(&url, 3).await;
     o.shutdown().await.unwrap();
 }
 
@@ -539,45 +547,9 @@ async fn ffmpeg_pushes_ogg_opus_and_ffprobe_and_hlsjs_play_it() {
     let src = format!("http://{}/pushed/src/index.m3u8", o.addr);
     let pl = get_text(&client, &src).await;
     assert!(pl.contains("#EXT-X-PART:DURATION=0.2,"), "{pl}");
-    let u = src.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("ffprobe")
-            .args([
-                "-v",
-                "error",
-                "-show_entries",
-                "stream=codec_name,sample_rate,channels",
-            ])
-            .args(["-of", "csv=p=0", &u])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert!(!lines.is_empty());
-    assert!(lines.iter().all(|l| l.trim() == "opus,48000,2"), "{text}");
+    assert_ffprobe_reads(&src, "opus,48000,2").await;
     // The ladder decodes the Opus and encodes AAC at 48 kHz; ffmpeg decodes it cleanly.
-    let a96 = format!("http://{}/pushed/a96/index.m3u8", o.addr);
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("ffmpeg")
-            .args(["-v", "error", "-i", &a96, "-t", "2", "-f", "null", "-"])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success() && out.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ffmpeg_decodes(&format!("http://{}/pushed/a96/index.m3u8", o.addr), 2).await;
     if hlsprobe().is_some() {
         let v = probe_clean(src, 12, 2).await;
         assert_eq!(v["ok"], true);
