@@ -176,6 +176,47 @@ fn mpegts_hls_aac_decodes() {
 }
 
 #[test]
+fn mpegts_hls_opus_decodes() {
+    // ffmpeg's default HLS segments with Opus: private PES with the `Opus` registration,
+    // each packet behind an opus_control_header; the first carries the pre-skip as
+    // start trim.
+    if !have_ffmpeg() {
+        return;
+    }
+    let dir = TempDir::new("ts-opus");
+    let pl = dir.path("a.m3u8");
+    ffmpeg_sine(
+        440,
+        48000,
+        3.0,
+        2,
+        &[
+            "-c:a",
+            "libopus",
+            "-b:a",
+            "128k",
+            "-f",
+            "hls",
+            "-hls_time",
+            "1",
+            "-hls_playlist_type",
+            "vod",
+        ],
+        &pl,
+    );
+    let (init, segs) = read_hls(&pl);
+    assert!(init.is_none() && segs.len() >= 3);
+    let (blocks, stats) = decode_all(&hls_chunks(None, segs, Container::Sniff));
+    assert_eq!(
+        stats.snapshot().decode_errors,
+        0,
+        "{:?}",
+        stats.snapshot().last_error
+    );
+    check_sine(&blocks, 3.0, 960.0, 440.0);
+}
+
+#[test]
 fn packed_adts_split_anywhere_with_id3_timestamps() {
     if !have_ffmpeg() {
         return;

@@ -54,6 +54,11 @@ async fn ffmpeg_live_fmp4_plays_to_its_end_without_a_gap() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ffmpeg_live_mpegts_opus_plays_to_its_end_without_a_gap() {
+    play_ffmpeg_live(false, "libopus").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ffmpeg_live_fmp4_opus_plays_to_its_end_without_a_gap() {
     play_ffmpeg_live(true, "libopus").await;
 }

@@ -1,4 +1,5 @@
-//! Framing of audio elementary streams: ADTS (AAC) and MPEG audio (MP3/MP2), with ID3 tags.
+//! Framing of audio elementary streams: ADTS (AAC) and MPEG audio (MP3/MP2), with ID3 tags;
+//! and Opus access units as MPEG-TS carries them (each behind an `opus_control_header`).
 //!
 //! Hand-written on purpose: symphonia's `AdtsReader`/`MpaReader` are whole-file format readers
 //! over a seekable `MediaSourceStream`; here frames arrive in PES payloads and HLS chunks that
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use crate::codec::{AccessUnit, CodecConfig};
+use crate::codec::{AccessUnit, CodecConfig, OpusConfig};
 
 /// Largest frame either syntax allows (ADTS: 13-bit length) — bounds the reassembly buffer.
 const MAX_FRAME: usize = 8191;
@@ -237,6 +238,8 @@ pub(crate) struct EsFramer {
     deferred: Option<(usize, Duration)>,
     unwrap: TsUnwrapper,
     config: Option<Arc<CodecConfig>>,
+    /// Set for an Opus stream: its configuration (the PMT gives the channels).
+    opus: Option<Arc<CodecConfig>>,
     pub loss: FramerLoss,
 }
 
@@ -247,6 +250,18 @@ impl EsFramer {
         self.clock = None;
         self.deferred = None;
         self.unwrap = TsUnwrapper::default();
+    }
+
+    /// The stream is Opus with `channels` (1 or 2): frame it by control headers.
+    pub fn opus(&mut self, channels: u8) {
+        self.opus = Some(Arc::new(CodecConfig::Opus(OpusConfig {
+            channels,
+            output_gain: 0,
+            family: 0,
+            streams: 1,
+            coupled: u8::from(channels == 2),
+            mapping: Vec::new(),
+        })));
     }
 
     /// Appends `data` whose first byte has 90 kHz timestamp `ts90` (PES PTS), if known.
@@ -292,6 +307,9 @@ impl EsFramer {
     }
 
     fn drain(&mut self, out: &mut Vec<AccessUnit>) {
+        if let Some(config) = self.opus.clone() {
+            return self.drain_opus(&config, out);
+        }
         loop {
             self.apply_deferred();
             let b = &self.pending[..];
@@ -396,9 +414,124 @@ impl EsFramer {
     }
 }
 
+impl EsFramer {
+    /// Opus access units, each behind an `opus_control_header` (0x7FE0 | flags, the
+    /// size as 0xFF-continued bytes, optional start/end trim and extension).
+    fn drain_opus(&mut self, config: &Arc<CodecConfig>, out: &mut Vec<AccessUnit>) {
+        loop {
+            self.apply_deferred();
+            let b = &self.pending[..];
+            if b.len() < 2 {
+                return;
+            }
+            if b[0] != 0x7F || b[1] & 0xE0 != 0xE0 {
+                let next = b[1..]
+                    .iter()
+                    .position(|&x| x == 0x7F)
+                    .map_or(b.len(), |p| p + 1);
+                self.skip(next);
+                continue;
+            }
+            let (start_trim, end_trim, extension) =
+                (b[1] & 0x10 != 0, b[1] & 0x08 != 0, b[1] & 0x04 != 0);
+            let mut i = 2;
+            let mut size = 0usize;
+            loop {
+                let Some(&x) = b.get(i) else { return };
+                i += 1;
+                size += usize::from(x);
+                if x != 0xFF {
+                    break;
+                }
+            }
+            let mut trim = 0u32;
+            if start_trim {
+                let Some(t) = b.get(i..i + 2) else { return };
+                trim = u32::from(u16::from_be_bytes([t[0], t[1]]));
+                i += 2;
+            }
+            if end_trim {
+                i += 2;
+            }
+            if extension {
+                let Some(&len) = b.get(i) else { return };
+                i += 1 + usize::from(len);
+            }
+            if size == 0 || size > MAX_FRAME {
+                self.skip(1);
+                continue;
+            }
+            if b.len() < i + size {
+                return;
+            }
+            let Some(samples) = opus_samples(&b[i..i + size]) else {
+                self.skip(1);
+                continue;
+            };
+            let mut data = self.consume(i + size);
+            data.advance(i);
+            let pts = self.clock.unwrap_or_default();
+            self.clock = Some(pts + Duration::from_nanos(u64::from(samples) * 1_000_000 / 48));
+            out.push(AccessUnit {
+                data,
+                pts,
+                trim_start: trim.min(samples),
+                config: config.clone(),
+            });
+        }
+    }
+}
+
+/// Samples per channel at 48 kHz of an Opus packet, from its TOC byte and frame count
+/// (RFC 6716 §3.1); `None` if malformed. (aulos-packager has the same table for ingest;
+/// this crate depends on no other Aulos crate, and opus-decoder keeps its own private.)
+fn opus_samples(packet: &[u8]) -> Option<u32> {
+    let toc = *packet.first()?;
+    let config = toc >> 3;
+    let frame: u32 = match config {
+        0..=11 => [480, 960, 1920, 2880][usize::from(config % 4)],
+        12..=15 => [480, 960][usize::from(config % 2)],
+        _ => [120, 240, 480, 960][usize::from(config % 4)],
+    };
+    let frames = match toc & 0x03 {
+        0 => 1,
+        1 | 2 => 2,
+        _ => u32::from(*packet.get(1)? & 0x3F),
+    };
+    (frames > 0 && frame * frames <= 5_760).then_some(frame * frames)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn opus_control_headers_frame_units_split_anywhere() {
+        // Unit 1: start trim 312, 300 bytes (size 0xFF 0x2D). Unit 2: end trim and a
+        // 3-byte control extension, 10 bytes. Garbage in front is skipped.
+        let mut es = vec![0x00, 0x12];
+        es.extend_from_slice(&[0x7F, 0xF0, 0xFF, 0x2D, 0x01, 0x38]);
+        let mut p1 = vec![0xAAu8; 300];
+        p1[0] = 31 << 3; // CELT 20 ms, one frame
+        es.extend_from_slice(&p1);
+        es.extend_from_slice(&[0x7F, 0xEC, 10, 0x00, 0x20, 3, 1, 2, 3]);
+        let mut p2 = vec![0xBBu8; 10];
+        p2[0] = (31 << 3) | 1; // two 20 ms frames
+        es.extend_from_slice(&p2);
+        let mut f = EsFramer::default();
+        f.opus(2);
+        let mut out = Vec::new();
+        f.push(&es[..1], Some(90_000), &mut out);
+        for b in &es[1..] {
+            f.push(std::slice::from_ref(b), None, &mut out);
+        }
+        assert_eq!(out.len(), 2);
+        assert_eq!((&out[0].data[..], out[0].trim_start), (&p1[..], 312));
+        assert_eq!((&out[1].data[..], out[1].trim_start), (&p2[..], 0));
+        assert_eq!(out[1].pts - out[0].pts, Duration::from_millis(20));
+        assert!(matches!(*out[0].config, CodecConfig::Opus(ref c) if c.channels == 2));
+        assert_eq!(f.loss.skipped, 2);
+    }
 
     #[test]
     fn adts_header_round_trip_fields() {

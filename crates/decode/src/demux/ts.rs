@@ -1,4 +1,5 @@
-//! MPEG-TS: PES extraction with `mpeg2ts-reader`, then ADTS / MPEG-audio framing.
+//! MPEG-TS: PES extraction with `mpeg2ts-reader`, then ADTS / MPEG-audio framing, or
+//! Opus access units (registration `Opus`, as ffmpeg and GStreamer write it).
 
 use mpeg2ts_reader::demultiplex::{
     self, DemuxContext, FilterChangeset, FilterRequest, NullPacketFilter, PacketFilter,
@@ -26,6 +27,8 @@ struct Ctx {
     changeset: FilterChangeset<Filter>,
     events: Vec<PesEvent>,
     audio_pid: Option<u16>,
+    /// Channels of the Opus stream just selected (handed to the framer once).
+    opus: Option<u8>,
     unsupported: Option<String>,
 }
 
@@ -65,12 +68,21 @@ impl DemuxContext for Ctx {
                 stream_info,
                 ..
             } => {
+                let opus = opus_channels(stream_type, stream_info);
                 let audio = matches!(
                     stream_type,
                     StreamType::ADTS | StreamType::ISO_11172_AUDIO | StreamType::ISO_138183_AUDIO
-                );
+                ) || matches!(opus, Some(Ok(_)));
                 let pid = u16::from(stream_info.elementary_pid());
+                if let Some(Err(what)) = &opus
+                    && self.audio_pid.is_none()
+                {
+                    self.unsupported = Some(what.clone());
+                }
                 if audio && self.audio_pid.is_none_or(|p| p == pid) {
+                    if self.audio_pid.is_none() {
+                        self.opus = opus.and_then(Result::ok);
+                    }
                     self.audio_pid = Some(pid);
                     Filter::Pes(pes::PesPacketFilter::new(AudioConsumer))
                 } else {
@@ -83,6 +95,40 @@ impl DemuxContext for Ctx {
             _ => Filter::Null(NullPacketFilter::default()),
         }
     }
+}
+
+/// Opus in MPEG-TS: private PES (stream type 0x06) with a registration descriptor
+/// `Opus` and a DVB extension descriptor (tag 0x7F) whose `0x80` extension gives the
+/// channel configuration. `None`: not Opus; `Err`: Opus with a layout not decoded here
+/// (only mono and stereo: channel mapping family 0).
+fn opus_channels(t: StreamType, info: &psi::pmt::StreamInfo<'_>) -> Option<Result<u8, String>> {
+    use mpeg2ts_reader::descriptor::CoreDescriptors;
+    use mpeg2ts_reader::smptera::FormatIdentifier;
+    if u8::from(t) != 0x06 {
+        return None;
+    }
+    let mut opus = false;
+    let mut channels = None;
+    for d in info.descriptors::<CoreDescriptors<'_>>().flatten() {
+        match d {
+            CoreDescriptors::Registration(r) if r.is_format(FormatIdentifier::OPUS) => {
+                opus = true;
+            }
+            CoreDescriptors::UserPrivate(u)
+                if u.tag == 0x7F && u.payload.first() == Some(&0x80) =>
+            {
+                channels = u.payload.get(1).copied();
+            }
+            _ => {}
+        }
+    }
+    if !opus {
+        return None;
+    }
+    Some(match channels {
+        Some(c @ 1..=2) => Ok(c),
+        other => Err(format!("Opus in TS with channel_config_code {other:?}")),
+    })
 }
 
 fn is_audio_like(t: StreamType) -> bool {
@@ -147,6 +193,7 @@ impl TsDemuxer {
             changeset: FilterChangeset::default(),
             events: Vec::new(),
             audio_pid: None,
+            opus: None,
             unsupported: None,
         };
         let demux = demultiplex::Demultiplex::new(&mut ctx);
@@ -170,6 +217,9 @@ impl TsDemuxer {
             ));
         }
         self.demux.push(&mut self.ctx, data);
+        if let Some(channels) = self.ctx.opus.take() {
+            self.framer.opus(channels);
+        }
         let before = out.len();
         for ev in self.ctx.events.drain(..) {
             match ev {
