@@ -1,10 +1,10 @@
 //! `aulos-decode`: from HLS media chunks to PCM, and from PCM to a sink.
 //!
 //! Owns the playback half below the client: demuxing (fMP4/CMAF via `mp4-atom`, MPEG-TS via
-//! `mpeg2ts-reader` with AAC, MP3 or Opus, packed ADTS/MP3 with ID3 timestamps), decoding (symphonia: AAC-LC, MP3,
-//! FLAC; `opus-decoder` for Opus in fMP4), resampling and channel mapping (rubato), live-latency control
-//! ([`LatencyController`]), and sinks ([`WavSink`], [`NullSink`], [`SpeakerSink`] behind the
-//! default `speaker` feature).
+//! `mpeg2ts-reader` with AAC, MP3 or Opus, packed ADTS/MP3 with ID3 timestamps), decoding
+//! (symphonia: AAC-LC, MP3, FLAC; `opus-decoder`: Opus), resampling and channel mapping
+//! (rubato), live-latency control ([`LatencyController`]), and sinks ([`WavSink`],
+//! [`NullSink`], [`SpeakerSink`] behind the default `speaker` feature).
 //!
 //! Depends on no other Aulos crate: [`MediaChunk`] mirrors the client's output so the CLI glues
 //! the two. Must never do network I/O, never block an audio callback, and never hold an
