@@ -145,21 +145,28 @@ struct Frame {
 }
 
 impl Reader {
+    /// The first bytes decide when they are a frame sync or a container magic: Icecast
+    /// sources (ffmpeg's `icecast://` output) send `audio/mpeg` whatever the codec.
+    /// The content type decides only for bytes that say nothing yet.
     fn sniff(content_type: Option<&str>, first: &[u8]) -> Reader {
-        let ct = content_type.unwrap_or("").to_ascii_lowercase();
-        if first.starts_with(b"OggS") || ct.contains("ogg") || ct.contains("opus") {
+        if first.starts_with(b"OggS") {
             return Reader::Opus(Box::default());
         }
-        if ct.contains("mpeg") || ct.contains("mp3") {
+        if first.len() >= 2 && first[0] == 0xFF && first[1] & 0xE0 == 0xE0 {
+            // ADTS: 12-bit sync and layer 00; MPEG audio otherwise.
+            return if first[1] & 0xF6 == 0xF0 {
+                Reader::Adts(AdtsReader::new())
+            } else {
+                Reader::Mp3(Mp3FrameReader::new())
+            };
+        }
+        if first.starts_with(b"ID3") {
             return Reader::Mp3(Mp3FrameReader::new());
         }
-        if ct.contains("aac") {
-            return Reader::Adts(AdtsReader::new());
-        }
-        // ADTS: 0xFFF sync with layer bits 00; MP3 otherwise (or an ID3 tag).
-        if first.starts_with(b"ID3")
-            || (first.len() >= 2 && first[0] == 0xFF && first[1] & 0x06 != 0)
-        {
+        let ct = content_type.unwrap_or("").to_ascii_lowercase();
+        if ct.contains("ogg") || ct.contains("opus") {
+            Reader::Opus(Box::default())
+        } else if ct.contains("mpeg") || ct.contains("mp3") {
             Reader::Mp3(Mp3FrameReader::new())
         } else {
             Reader::Adts(AdtsReader::new())
@@ -437,7 +444,7 @@ pub async fn ingest(
     }
 }
 
-async fn run(
+pub(crate) async fn run(
     st: AppState,
     method: Method,
     target: String,

@@ -24,6 +24,7 @@
 pub mod cache_control;
 pub mod demo;
 pub mod directives;
+mod icecast;
 mod ingest;
 pub mod listener;
 pub mod metrics;

@@ -126,7 +126,44 @@ pub(crate) async fn serve_with(
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
                 }
-                None => serve_conn(TokioIo::new(stream), app, fast, peer, limits, shutdown).await,
+                None => {
+                    // Icecast sources stream audio after a head that frames no body:
+                    // peeked for, only when ingest is configured (see `icecast`).
+                    let ingest = fast
+                        .as_ref()
+                        .map(|f| f.state().clone())
+                        .filter(|st| !st.ingest.is_empty());
+                    if let Some(st) = ingest {
+                        let mut first = [0u8; 16];
+                        let peeked = tokio::time::timeout(
+                            limits.header_read_timeout,
+                            stream.peek(&mut first),
+                        )
+                        .await;
+                        let Ok(Ok(n)) = peeked else { return };
+                        if n > 0 && crate::icecast::looks_like_ingest(&first[..n]) {
+                            match crate::icecast::serve(stream, st, limits.header_read_timeout)
+                                .await
+                            {
+                                Ok(crate::icecast::Outcome::Done) => {}
+                                Ok(crate::icecast::Outcome::Http(replay)) => {
+                                    serve_conn(
+                                        TokioIo::new(replay),
+                                        app,
+                                        fast,
+                                        peer,
+                                        limits,
+                                        shutdown,
+                                    )
+                                    .await
+                                }
+                                Err(e) => tracing::debug!(%peer, error = %e, "ingest head"),
+                            }
+                            return;
+                        }
+                    }
+                    serve_conn(TokioIo::new(stream), app, fast, peer, limits, shutdown).await
+                }
             }
         });
         // Reap finished connection tasks so the set does not grow without bound.

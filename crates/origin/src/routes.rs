@@ -84,6 +84,11 @@ pub(crate) struct FastPath {
 }
 
 impl FastPath {
+    /// The state it serves from (the accept loop hands Icecast sources to ingest).
+    pub(crate) fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
     pub(crate) fn new(st: &AppState) -> Self {
         Self {
             state: Arc::new(st.clone()),

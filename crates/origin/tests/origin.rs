@@ -607,6 +607,61 @@ async fn ogg_opus_ingest_goes_live_as_opus_in_fmp4() {
     o.shutdown().await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn icecast_sources_stream_after_a_head_without_framing() {
+    // What ffmpeg's `icecast://` output sends: a PUT with `Expect: 100-continue`, Basic
+    // auth (the stream key as password, the stream name in the path), no
+    // Content-Length, no chunking; once answered `100 Continue`, raw audio until it
+    // closes. A wrong key gets 401 and never `100 Continue`.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let o = origin().await;
+    let adts = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../decode/tests/fixtures/sine-48k-mono-0.1s.aac"
+    ))
+    .unwrap();
+    let head = |key: &str| {
+        use base64::Engine;
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("source:{key}"));
+        format!(
+            "PUT /ingest/pushed HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\
+             Content-Type: audio/mpeg\r\nIce-Public: 0\r\nAuthorization: Basic {auth}\r\n\r\n"
+        )
+    };
+    let mut bad = tokio::net::TcpStream::connect(o.addr).await.unwrap();
+    bad.write_all(head("wrong-key-000").as_bytes())
+        .await
+        .unwrap();
+    let mut reply = String::new();
+    bad.read_to_string(&mut reply).await.unwrap();
+    assert!(reply.starts_with("HTTP/1.1 401"), "{reply}");
+    assert!(!reply.contains("100 Continue"), "{reply}");
+
+    let mut src = tokio::net::TcpStream::connect(o.addr).await.unwrap();
+    src.write_all(head("ingest-key-123").as_bytes())
+        .await
+        .unwrap();
+    let mut cont = [0u8; 25];
+    src.read_exact(&mut cont).await.unwrap();
+    assert_eq!(&cont, b"HTTP/1.1 100 Continue\r\n\r\n");
+    // The audio in two pieces, the second while the stream is already live.
+    let (a, b) = adts.split_at(adts.len() / 2);
+    src.write_all(a).await.unwrap();
+    src.write_all(b).await.unwrap();
+    src.shutdown().await.unwrap();
+    let mut reply = String::new();
+    src.read_to_string(&mut reply).await.unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    let s = o.registry.get("pushed").expect("the source went live");
+    assert!(s.ended(), "its end ended the stream");
+    let pl = parse_media(&s.renditions()[0].playlist().full).unwrap();
+    assert!(pl.end_list && !pl.segments.is_empty());
+    // An ordinary request on the same port, peeked at and handed to HTTP as usual.
+    let r = client().get(url(&o, "/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    o.shutdown().await.unwrap();
+}
+
 fn tokio_stream_from<T: Send + 'static>(
     mut rx: tokio::sync::mpsc::Receiver<T>,
 ) -> impl futures_util::Stream<Item = T> {
