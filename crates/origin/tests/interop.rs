@@ -2,7 +2,8 @@
 //! - hls.js in headless Chromium (`../shared/tools/hlsprobe`) plays the demo stream in
 //!   low-latency mode for 30 s: 0 stalls, live latency ≤ 2.5 s;
 //! - ffprobe reads the stream's codec, rate and channels; ffmpeg decodes it cleanly;
-//! - ffmpeg pushes ADTS, and Ogg Opus, through HTTP ingest and hls.js plays the result;
+//! - ffmpeg pushes ADTS (chunked PUT) and Ogg Opus (its Icecast output) through HTTP
+//!   ingest and hls.js plays the result;
 //! - GStreamer (`hlsdemux2`), VLC and ffmpeg play the multivariant demo and end on
 //!   ENDLIST when the origin shuts down.
 //!
@@ -179,16 +180,23 @@ async fn assert_ffmpeg_decodes(url: &str, secs: u32) {
     );
 }
 
-/// ffmpeg publishing `lavfi` input at real-time pace to the `pushed` stream's ingest
-/// with a chunked PUT, encoded and muxed as `args` say.
-fn push_with_ffmpeg(o: &Origin, lavfi: &str, args: &[&str]) -> std::process::Child {
-    Command::new("ffmpeg")
-        .args(["-v", "error", "-re", "-f", "lavfi", "-i", lavfi])
-        .args(args)
-        .args(["-method", "PUT"])
-        .arg(format!("http://{}/ingest/ingest-key-123", o.addr))
-        .spawn()
-        .unwrap()
+/// ffmpeg publishing `lavfi` input at real-time pace to the `pushed` stream's ingest,
+/// encoded and muxed as `args` say: with a chunked PUT, or with `icecast` through
+/// ffmpeg's Icecast output (Basic auth, no body framing).
+fn push_with_ffmpeg(o: &Origin, lavfi: &str, args: &[&str], icecast: bool) -> std::process::Child {
+    let mut c = Command::new("ffmpeg");
+    c.args(["-v", "error", "-re", "-f", "lavfi", "-i", lavfi])
+        .args(args);
+    if icecast {
+        c.arg(format!(
+            "icecast://source:ingest-key-123@{}/ingest/pushed",
+            o.addr
+        ));
+    } else {
+        c.args(["-method", "PUT"])
+            .arg(format!("http://{}/ingest/ingest-key-123", o.addr));
+    }
+    c.spawn().unwrap()
 }
 
 /// Polls `master` until it is served (at most 10 s).
@@ -452,6 +460,7 @@ async fn ffmpeg_ingest_goes_live_and_hlsjs_plays_it() {
         &o,
         "sine=f=330:d=40:sample_rate=44100",
         &["-c:a", "aac", "-b:a", "96k", "-f", "adts"],
+        false,
     );
     let client = reqwest::Client::new();
     let master = format!("http://{}/pushed/master.m3u8", o.addr);
@@ -507,14 +516,15 @@ async fn ffmpeg_ingest_goes_live_and_hlsjs_plays_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ffmpeg_pushes_ogg_opus_and_ffprobe_and_hlsjs_play_it() {
+async fn ffmpeg_pushes_ogg_opus_over_icecast_and_ffprobe_and_hlsjs_play_it() {
     let _serial = SERIAL.lock().await;
     if !have("ffmpeg") || !have("ffprobe") {
         return;
     }
     let o = start(true).await;
-    // Ogg pages of 20 ms (one packet each): ffmpeg's default of 1 s pages would hand
-    // the origin five parts at a time.
+    // Through ffmpeg's Icecast output (`icecast::` in the origin), in Ogg pages of 20 ms
+    // (one packet each): ffmpeg's default of 1 s pages would hand the origin five parts
+    // at a time.
     let mut ffmpeg = push_with_ffmpeg(
         &o,
         "sine=f=330:d=45:sample_rate=48000",
@@ -530,6 +540,7 @@ async fn ffmpeg_pushes_ogg_opus_and_ffprobe_and_hlsjs_play_it() {
             "-f",
             "ogg",
         ],
+        true,
     );
     let client = reqwest::Client::new();
     let master = format!("http://{}/pushed/master.m3u8", o.addr);
