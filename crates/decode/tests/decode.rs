@@ -71,42 +71,48 @@ fn check_sine(blocks: &[PcmBlock], expect_secs: f64, tol_frames: f64, freq: f64)
     );
 }
 
-/// 3 s of a 440 Hz stereo tone at `rate`, encoded with `codec` at 128 kb/s into a VOD
-/// HLS of 1 s fMP4 segments by ffmpeg, decoded with no error; `None` without ffmpeg.
-fn decode_ffmpeg_fmp4_hls(tag: &str, codec: &str, rate: u32) -> Option<Vec<PcmBlock>> {
+/// 3 s of a 440 Hz tone at `rate`, encoded with `codec` into a VOD HLS of 1 s segments
+/// (fMP4 or MPEG-TS) by ffmpeg and decoded with no error; `None` without ffmpeg.
+fn decode_ffmpeg_hls(
+    tag: &str,
+    codec: &str,
+    rate: u32,
+    channels: u32,
+    bitrate: &str,
+    fmp4: bool,
+) -> Option<Vec<PcmBlock>> {
     if !have_ffmpeg() {
         return None;
     }
     let dir = TempDir::new(tag);
     let pl = dir.path("a.m3u8");
-    ffmpeg_sine(
-        440,
-        rate,
-        3.0,
-        2,
-        &[
-            "-c:a",
-            codec,
-            "-b:a",
-            "128k",
-            "-f",
-            "hls",
-            "-hls_segment_type",
-            "fmp4",
-            "-hls_time",
-            "1",
-            "-hls_playlist_type",
-            "vod",
-        ],
-        &pl,
-    );
+    let mut args = vec![
+        "-c:a",
+        codec,
+        "-b:a",
+        bitrate,
+        "-f",
+        "hls",
+        "-hls_time",
+        "1",
+    ];
+    args.extend(["-hls_playlist_type", "vod"]);
+    if fmp4 {
+        args.extend(["-hls_segment_type", "fmp4"]);
+    }
+    ffmpeg_sine(440, rate, 3.0, channels, &args, &pl);
     let (init, segs) = read_hls(&pl);
     assert!(
-        init.is_some() && segs.len() >= 3,
+        init.is_some() == fmp4 && segs.len() >= 3,
         "ffmpeg made {} segments",
         segs.len()
     );
-    let (blocks, stats) = decode_all(&hls_chunks(init, segs, Container::Fmp4));
+    let container = if fmp4 {
+        Container::Fmp4
+    } else {
+        Container::Sniff
+    };
+    let (blocks, stats) = decode_all(&hls_chunks(init, segs, container));
     assert_eq!(
         stats.snapshot().decode_errors,
         0,
@@ -121,7 +127,7 @@ const AAC_FRAME_OUT: f64 = 1024.0 * 48_000.0 / 44_100.0;
 
 #[test]
 fn fmp4_hls_aac_decodes_to_right_duration_and_tone() {
-    let Some(blocks) = decode_ffmpeg_fmp4_hls("fmp4", "aac", 44100) else {
+    let Some(blocks) = decode_ffmpeg_hls("fmp4", "aac", 44100, 2, "128k", true) else {
         return;
     };
     // ffmpeg's HLS fMP4 writes an edit list with media_time 0 (no priming signalled), so the
@@ -138,39 +144,9 @@ fn fmp4_hls_aac_decodes_to_right_duration_and_tone() {
 
 #[test]
 fn mpegts_hls_aac_decodes() {
-    if !have_ffmpeg() {
+    let Some(blocks) = decode_ffmpeg_hls("ts", "aac", 44100, 1, "96k", false) else {
         return;
-    }
-    let dir = TempDir::new("ts");
-    let pl = dir.path("a.m3u8");
-    ffmpeg_sine(
-        440,
-        44100,
-        3.0,
-        1,
-        &[
-            "-c:a",
-            "aac",
-            "-b:a",
-            "96k",
-            "-f",
-            "hls",
-            "-hls_time",
-            "1",
-            "-hls_playlist_type",
-            "vod",
-        ],
-        &pl,
-    );
-    let (init, segs) = read_hls(&pl);
-    assert!(init.is_none() && segs.len() >= 3);
-    let (blocks, stats) = decode_all(&hls_chunks(None, segs, Container::Sniff));
-    assert_eq!(
-        stats.snapshot().decode_errors,
-        0,
-        "{:?}",
-        stats.snapshot().last_error
-    );
+    };
     // TS cannot signal the AAC encoder delay: the 1024 priming frames are decoded too.
     check_sine(&blocks, 3.0 + 1024.0 / 44_100.0, AAC_FRAME_OUT, 440.0);
 }
@@ -180,39 +156,9 @@ fn mpegts_hls_opus_decodes() {
     // ffmpeg's default HLS segments with Opus: private PES with the `Opus` registration,
     // each packet behind an opus_control_header; the first carries the pre-skip as
     // start trim.
-    if !have_ffmpeg() {
+    let Some(blocks) = decode_ffmpeg_hls("ts-opus", "libopus", 48000, 2, "128k", false) else {
         return;
-    }
-    let dir = TempDir::new("ts-opus");
-    let pl = dir.path("a.m3u8");
-    ffmpeg_sine(
-        440,
-        48000,
-        3.0,
-        2,
-        &[
-            "-c:a",
-            "libopus",
-            "-b:a",
-            "128k",
-            "-f",
-            "hls",
-            "-hls_time",
-            "1",
-            "-hls_playlist_type",
-            "vod",
-        ],
-        &pl,
-    );
-    let (init, segs) = read_hls(&pl);
-    assert!(init.is_none() && segs.len() >= 3);
-    let (blocks, stats) = decode_all(&hls_chunks(None, segs, Container::Sniff));
-    assert_eq!(
-        stats.snapshot().decode_errors,
-        0,
-        "{:?}",
-        stats.snapshot().last_error
-    );
+    };
     check_sine(&blocks, 3.0, 960.0, 440.0);
 }
 
@@ -331,7 +277,7 @@ fn packed_mp3_decodes() {
 fn fmp4_hls_opus_decodes_to_right_duration_and_tone() {
     // ffmpeg's HLS with Opus in fMP4 (`Opus`/`dOps`; the same sample entry the
     // packager writes), decoded by opus-decoder.
-    let Some(blocks) = decode_ffmpeg_fmp4_hls("opus", "libopus", 48000) else {
+    let Some(blocks) = decode_ffmpeg_hls("opus", "libopus", 48000, 2, "128k", true) else {
         return;
     };
     check_sine(&blocks, 3.0, 960.0, 440.0);
