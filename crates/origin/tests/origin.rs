@@ -593,6 +593,12 @@ async fn ogg_opus_ingest_goes_live_as_opus_in_fmp4() {
     )
     .await
     .2;
+    assert!(has(&part, b"moof") && has(&part, b"mdat"));
+    // The last part carries packets 140..150 as sent.
+    let mut tail = vec![149u8; 80];
+    tail[0] = 31 << 3;
+    assert!(part.ends_with(&tail), "the packets travel untouched");
+    o.shutdown().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
