@@ -5,7 +5,7 @@
 //!
 //! The first valid frame fixes the stream's format; the stream goes live with a
 //! passthrough rendition (`src`) and, when configured, the transcoded ABR ladder (AAC,
-//! from AAC, MP3 or Opus input).
+//! from AAC or MP3 input; Opus is passthrough only, see `go_live`).
 //! Garbage is skipped (resync) up to a bound before the first frame, a format change
 //! mid-stream is a discontinuity with a new init section, a stalled publisher is cut
 //! off after the idle timeout, and the end of the body ends the stream (ENDLIST).
@@ -13,7 +13,7 @@
 use crate::state::{AppState, IngestStream};
 use aulos_manifest::LiveConfig;
 use aulos_packager::{
-    AccessUnit, AdtsError, AdtsReader, AudioFormat, Mp3Error, Mp3FrameReader, OggOpusError,
+    AccessUnit, AdtsError, AdtsReader, AudioFormat, Codec, Mp3Error, Mp3FrameReader, OggOpusError,
     OggOpusReader, OpusHead, Packager, PackagerConfig, Part,
 };
 use aulos_registry::{Error as RegError, RenditionSpec, Stream, StreamSpec};
@@ -339,7 +339,15 @@ fn go_live(st: &AppState, cfg: &IngestStream, header: Header) -> Result<Live, Re
     let packager = Packager::new(format.clone(), packager_config())
         .map_err(|e| reject(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string()))?;
     let ladder_rate = ladder_rate(&format);
-    let transcoder = if cfg.transcode {
+    // The ladder from Opus input would decode it with opus-decoder (pure Rust), which
+    // measured 5-15 ms per 20 ms packet on this 2-core machine (docs/interop.md): too
+    // close to real time to run beside the encoders of a live ladder. Opus is served as
+    // it came.
+    let opus = matches!(format.codec, Codec::Opus { .. });
+    if cfg.transcode && opus {
+        tracing::warn!(stream = %cfg.name, "Opus input: passthrough only, no transcode ladder");
+    }
+    let transcoder = if cfg.transcode && !opus {
         Some(
             Transcoder::new(&format, ladder_config(ladder_rate))
                 .map_err(|e| reject(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string()))?,
@@ -568,7 +576,9 @@ fn drain(
                     .set_init(0, packager.init_segment())
                     .map_err(|e| reject(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
                 if l.transcoder.is_some() {
-                    l.transcoder = Transcoder::new(&format, ladder_config(l.ladder_rate)).ok();
+                    l.transcoder = (!matches!(format.codec, Codec::Opus { .. }))
+                        .then(|| Transcoder::new(&format, ladder_config(l.ladder_rate)).ok())
+                        .flatten();
                 }
                 l.packager = packager;
                 l.format = format;
