@@ -340,9 +340,9 @@ fn go_live(st: &AppState, cfg: &IngestStream, header: Header) -> Result<Live, Re
         .map_err(|e| reject(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string()))?;
     let ladder_rate = ladder_rate(&format);
     // The ladder from Opus input would decode it with opus-decoder (pure Rust), which
-    // measured 5-15 ms per 20 ms packet on this 2-core machine (docs/interop.md): too
-    // close to real time to run beside the encoders of a live ladder. Opus is served as
-    // it came.
+    // measured 14 ms per 20 ms stereo packet on this 2-core machine under load
+    // (docs/interop.md): too close to real time to run beside the encoders of a live
+    // ladder. Opus is served as it came.
     let opus = matches!(format.codec, Codec::Opus { .. });
     if cfg.transcode && opus {
         tracing::warn!(stream = %cfg.name, "Opus input: passthrough only, no transcode ladder");
