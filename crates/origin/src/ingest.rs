@@ -333,21 +333,25 @@ fn ladder_config(sample_rate: u32) -> LadderConfig {
     }
 }
 
+/// Whether the transcode ladder is made from this input. Not from Opus: it would be
+/// decoded with opus-decoder (pure Rust), which measured 14 ms per 20 ms stereo packet
+/// on this 2-core machine under load (docs/interop.md), too close to real time to run
+/// beside the encoders of a live ladder. Opus is served as it came.
+fn makes_ladder(format: &AudioFormat) -> bool {
+    !matches!(format.codec, Codec::Opus { .. })
+}
+
 /// Create (or restart) the stream for `cfg` with `format`.
 fn go_live(st: &AppState, cfg: &IngestStream, header: Header) -> Result<Live, Reject> {
     let format = header.format();
     let packager = Packager::new(format.clone(), packager_config())
         .map_err(|e| reject(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string()))?;
     let ladder_rate = ladder_rate(&format);
-    // The ladder from Opus input would decode it with opus-decoder (pure Rust), which
-    // measured 14 ms per 20 ms stereo packet on this 2-core machine under load
-    // (docs/interop.md): too close to real time to run beside the encoders of a live
-    // ladder. Opus is served as it came.
-    let opus = matches!(format.codec, Codec::Opus { .. });
-    if cfg.transcode && opus {
+    let ladder = cfg.transcode && makes_ladder(&format);
+    if cfg.transcode && !ladder {
         tracing::warn!(stream = %cfg.name, "Opus input: passthrough only, no transcode ladder");
     }
-    let transcoder = if cfg.transcode && !opus {
+    let transcoder = if ladder {
         Some(
             Transcoder::new(&format, ladder_config(ladder_rate))
                 .map_err(|e| reject(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string()))?,
@@ -576,7 +580,7 @@ fn drain(
                     .set_init(0, packager.init_segment())
                     .map_err(|e| reject(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
                 if l.transcoder.is_some() {
-                    l.transcoder = (!matches!(format.codec, Codec::Opus { .. }))
+                    l.transcoder = makes_ladder(&format)
                         .then(|| Transcoder::new(&format, ladder_config(l.ladder_rate)).ok())
                         .flatten();
                 }

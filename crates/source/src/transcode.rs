@@ -1,8 +1,8 @@
 //! Optional transcode ladder for ingest: AAC/MP3 access units → symphonia decode (Opus:
 //! `opus-decoder`, which symphonia lacks; 14 ms per 20 ms packet measured here, so the
 //! origin does not use it for live ingest) → rubato resample to the ladder rate →
-//! [`Ladder`]. (Passthrough ingest does not come
-//! here: the origin packages ingested AUs directly with `AdtsReader` + `Packager`.)
+//! [`Ladder`]. (Passthrough ingest does not come here: the origin packages ingested
+//! AUs directly with its stream readers + `Packager`.)
 
 use std::time::{Duration, SystemTime};
 
@@ -98,26 +98,28 @@ impl Transcoder {
             _ => Position::FRONT_LEFT | Position::FRONT_RIGHT,
         };
         params.with_channels(Channels::Positioned(position));
-        match &input.codec {
+        let symphonia = |params: &AudioCodecParameters| {
+            symphonia::default::get_codecs()
+                .make_audio_decoder(params, &AudioDecoderOptions::default())
+                .map(Decoder::Symphonia)
+                .map_err(|e| Error::Decoder(e.to_string()))
+        };
+        let decoder = match &input.codec {
             Codec::Aac { asc } => {
                 params.codec = CODEC_ID_AAC;
                 params.with_extra_data(asc.to_vec().into_boxed_slice());
+                symphonia(&params)?
             }
-            Codec::Mp3 => params.codec = CODEC_ID_MP3,
-            Codec::Opus { .. } => {}
+            Codec::Mp3 => {
+                params.codec = CODEC_ID_MP3;
+                symphonia(&params)?
+            }
+            Codec::Opus { head } => Decoder::opus(head)?,
             Codec::Flac { .. } => {
                 return Err(Error::InvalidConfig(
                     "the transcoder takes AAC, MP3 or Opus input".into(),
                 ));
             }
-        }
-        let decoder = match &input.codec {
-            Codec::Opus { head } => Decoder::opus(head)?,
-            _ => Decoder::Symphonia(
-                symphonia::default::get_codecs()
-                    .make_audio_decoder(&params, &AudioDecoderOptions::default())
-                    .map_err(|e| Error::Decoder(e.to_string()))?,
-            ),
         };
         let out_rate = ladder.sample_rate;
         let ladder = Ladder::new(ladder)?;
