@@ -10,6 +10,8 @@ use symphonia::core::packet::PacketRef;
 use symphonia::core::units::{Duration as SymDuration, Timestamp};
 
 use crate::error::{Error, Result};
+pub(crate) use crate::opus::OpusConfig;
+use crate::opus::{OPUS_RATE, OpusDecoder};
 
 /// How to build the codec decoder; demuxers emit it with every access unit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,67 +26,10 @@ pub(crate) enum CodecConfig {
     Opus(OpusConfig),
 }
 
-/// The `dOps` box (Encapsulation of Opus in ISOBMFF §4.3.2), as the decoder needs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct OpusConfig {
-    pub channels: u8,
-    /// Output gain, Q7.8 dB (RFC 7845 §5.1: a player applies it).
-    pub output_gain: i16,
-    /// Channel mapping family, streams, coupled streams and mapping table (family 0:
-    /// one stream, coupled when stereo, identity mapping).
-    pub family: u8,
-    pub streams: u8,
-    pub coupled: u8,
-    pub mapping: Vec<u8>,
-}
-
-/// Symphonia has no Opus decoder: Opus goes to `opus-decoder` (pure Rust, passes
-/// the RFC 8251 conformance vectors), single- or multistream by the mapping family.
-enum OpusEngine {
-    Single(Box<opus_decoder::OpusDecoder>),
-    Multi(opus_decoder::OpusMultistreamDecoder),
-}
-
 /// The decoder for one configuration.
 enum Engine {
     Symphonia(Box<dyn AudioDecoder>),
-    Opus {
-        engine: OpusEngine,
-        channels: usize,
-        /// Linear output gain (1.0 when `dOps` says 0 dB).
-        gain: f32,
-        /// Interleaved scratch for one packet (at most 120 ms).
-        scratch: Vec<f32>,
-    },
-}
-
-impl Engine {
-    fn opus(c: &OpusConfig) -> Result<Self> {
-        let channels = usize::from(c.channels);
-        let bad = |e: opus_decoder::OpusError| Error::Opus(format!("decoder: {e}"));
-        let engine = if c.family == 0 {
-            OpusEngine::Single(Box::new(
-                opus_decoder::OpusDecoder::new(48_000, channels).map_err(bad)?,
-            ))
-        } else {
-            OpusEngine::Multi(
-                opus_decoder::OpusMultistreamDecoder::new(
-                    48_000,
-                    channels,
-                    usize::from(c.streams),
-                    usize::from(c.coupled),
-                    &c.mapping,
-                )
-                .map_err(bad)?,
-            )
-        };
-        Ok(Engine::Opus {
-            engine,
-            channels,
-            gain: 10f32.powf(f32::from(c.output_gain) / (20.0 * 256.0)),
-            scratch: vec![0.0; 5_760 * channels],
-        })
-    }
+    Opus(Box<OpusDecoder>),
 }
 
 /// One coded audio frame ready for the codec decoder.
@@ -163,7 +108,7 @@ impl CodecDecoder {
                     .for_codec(CODEC_ID_FLAC)
                     .with_extra_data(streaminfo.clone().into_boxed_slice());
             }
-            CodecConfig::Opus(c) => return Engine::opus(c),
+            CodecConfig::Opus(c) => return Ok(Engine::Opus(Box::new(OpusDecoder::new(c)?))),
         }
         let registry = symphonia::default::get_codecs();
         Ok(Engine::Symphonia(registry.make_audio_decoder(
@@ -195,34 +140,20 @@ impl CodecDecoder {
                 out.rate = buf.spec().rate();
                 buf.copy_to_vecs_planar::<f32>(&mut out.planes);
             }
-            Engine::Opus {
-                engine,
-                channels,
-                gain,
-                scratch,
-            } => {
-                let decoded = match engine {
-                    OpusEngine::Single(d) => d.decode_float(&au.data, scratch, false),
-                    OpusEngine::Multi(d) => d.decode_float(&au.data, scratch, false),
-                };
-                let frames = match decoded {
-                    Ok(n) => n,
+            Engine::Opus(d) => {
+                let channels = d.channels();
+                let samples = match d.decode(&au.data) {
+                    Ok(samples) => samples,
                     Err(e) => {
                         self.decoder = None;
-                        return Err(Error::Opus(format!("packet: {e}")));
+                        return Err(e);
                     }
                 };
-                out.rate = 48_000;
-                out.planes.resize_with(*channels, Vec::new);
+                out.rate = OPUS_RATE;
+                out.planes.resize_with(channels, Vec::new);
                 for (c, plane) in out.planes.iter_mut().enumerate() {
                     plane.clear();
-                    plane.extend(
-                        scratch[..frames * *channels]
-                            .iter()
-                            .skip(c)
-                            .step_by(*channels)
-                            .map(|s| s * *gain),
-                    );
+                    plane.extend(samples.iter().skip(c).step_by(channels));
                 }
             }
         }

@@ -174,16 +174,9 @@ impl OutputConverter {
         if self.resampler.is_none() && need_resampler {
             self.build()?;
         }
-        // Channel mapping: mono is copied to every output channel; extra input channels beyond
-        // the output count are dropped (AAC-LC here is at most stereo); stereo→mono averages.
-        let inp = planes.len();
-        for (c, dst) in self.fifo.iter_mut().enumerate() {
-            if self.out_channels == 1 && inp >= 2 {
-                dst.extend(planes[0].iter().zip(&planes[1]).map(|(a, b)| 0.5 * (a + b)));
-            } else {
-                dst.extend_from_slice(&planes[c.min(inp - 1)]);
-            }
-        }
+        // Channel mapping: mono to both sides, stereo to mono as the mean, surround
+        // (WAVE order) downmixed (`channels.rs`).
+        crate::channels::downmix_planes(planes, &mut self.fifo);
         if self.resampler.is_none() {
             self.drain_passthrough(out);
             return Ok(());

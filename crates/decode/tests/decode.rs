@@ -276,12 +276,22 @@ fn packed_mp3_decodes() {
 #[test]
 fn fmp4_hls_opus_decodes_to_right_duration_and_tone() {
     // ffmpeg's HLS with Opus in fMP4 (`Opus`/`dOps`; the same sample entry the
-    // packager writes), decoded by opus-decoder.
+    // packager writes), decoded by opus-pure.
     let Some(blocks) = decode_ffmpeg_hls("opus", "libopus", 48000, 2, "128k", true) else {
         return;
     };
     check_sine(&blocks, 3.0, 960.0, 440.0);
     assert!(blocks.windows(2).all(|w| w[1].pts > w[0].pts));
+}
+
+#[test]
+fn fmp4_hls_surround_opus_decodes() {
+    // 5.1 Opus: channel mapping family 1, four streams of which two coupled, in `dOps`;
+    // decoded by opus-pure's multistream decoder and mapped down to stereo.
+    let Some(blocks) = decode_ffmpeg_hls("opus51", "libopus", 48000, 6, "256k", true) else {
+        return;
+    };
+    check_sine(&blocks, 3.0, 960.0, 440.0);
 }
 
 #[test]

@@ -138,7 +138,7 @@ fn opus_round_trip_keeps_the_signal() {
         return;
     }
     // PCM → WAV → ffmpeg libopus in Ogg (the Rust side has no Opus encoder) →
-    // OggOpusReader → packager → aulos-decode (opus-decoder).
+    // OggOpusReader → packager → aulos-decode (opus-pure).
     let src = signal(RATE as usize * 3);
     let dir = TempDir::new("opus-rt");
     let wav = dir.path("in.wav");

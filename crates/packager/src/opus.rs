@@ -5,8 +5,8 @@
 //! Ogg pages (capture pattern, lacing, CRC, packets across pages) are the `ogg`
 //! crate's `PageParser` / `BasePacketReader`; its `PacketReader` needs `Read + Seek`,
 //! and an ingest body arrives in chunks that must never block, so the buffering and
-//! resynchronisation around them are here. Nothing in `ogg` or `symphonia` reads an
-//! Opus TOC without decoding, so that table is written out below.
+//! resynchronisation around them are here. Packet durations come from the TOC through
+//! `opus-pure`'s packet helpers (no decoding).
 
 use bytes::Bytes;
 use ogg::reading::{BasePacketReader, OggReadError, PageParser};
@@ -19,9 +19,6 @@ pub const OGG_DEFAULT_BUFFER: usize = 2 * 65_307;
 
 /// Opus always runs (and is timed in MP4) at 48 kHz, whatever rate it was fed.
 pub const OPUS_RATE: u32 = 48_000;
-
-/// Longest Opus packet: 120 ms at 48 kHz (RFC 6716 §3.2.5).
-const MAX_PACKET_SAMPLES: u32 = 5_760;
 
 /// Errors of [`OggOpusReader`]. All but `BufferFull` and `NotOpus` are reported once
 /// and the reader goes on with the next good page: keep calling `pop`.
@@ -142,23 +139,9 @@ impl OpusHead {
 /// and frame count (RFC 6716 §3.1); `None` for a malformed packet. For a multistream
 /// packet (mapping family 1) the first stream's TOC gives the duration of all.
 pub fn opus_packet_samples(packet: &[u8]) -> Option<u32> {
-    let toc = *packet.first()?;
-    let config = toc >> 3;
-    let frame = match config {
-        // SILK-only: 10, 20, 40, 60 ms.
-        0..=11 => [480, 960, 1920, 2880][usize::from(config % 4)],
-        // Hybrid: 10, 20 ms.
-        12..=15 => [480, 960][usize::from(config % 2)],
-        // CELT-only: 2.5, 5, 10, 20 ms.
-        _ => [120, 240, 480, 960][usize::from(config % 4)],
-    };
-    let frames = match toc & 0x03 {
-        0 => 1,
-        1 | 2 => 2,
-        _ => u32::from(*packet.get(1)? & 0x3F),
-    };
-    let total = frame * frames;
-    (frames > 0 && total <= MAX_PACKET_SAMPLES).then_some(total)
+    opus_pure::packet::samples_48k(packet)
+        .ok()
+        .and_then(|n| u32::try_from(n).ok())
 }
 
 /// One Opus audio packet out of the Ogg stream.

@@ -5,8 +5,9 @@
 //! packagers, [`ladder::Ladder`]), the wall-clock paced live task
 //! ([`live::spawn_synthetic`]) and the optional transcoder for ingest
 //! ([`transcode::Transcoder`], symphonia + rubato).
-//! Depends on: `aulos-packager` (CMAF parts), fdk-aac, symphonia, rubato, tokio (only in
-//! `live`). Must not: serve HTTP, render playlists or hold stream state; callers (registry,
+//! Depends on: `aulos-packager` (CMAF parts), `aulos-decode` (the player's Opus decoder
+//! and downmix, for the transcoder; without its speaker feature), fdk-aac, symphonia,
+//! rubato, tokio (only in `live`). Must not: serve HTTP, render playlists or hold stream state; callers (registry,
 //! origin) decide where init segments and parts go.
 
 pub mod encoder;

@@ -1,6 +1,6 @@
 //! Optional transcode ladder for ingest: AAC/MP3 access units → symphonia decode (Opus:
-//! `opus-decoder`, which symphonia lacks; 14 ms per 20 ms packet measured here, so the
-//! origin does not use it for live ingest) → rubato resample to the ladder rate →
+//! `aulos-decode`'s Opus decoder, the player's) → downmix (`aulos-decode`'s) → rubato
+//! resample to the ladder rate →
 //! [`Ladder`]. (Passthrough ingest does not come here: the origin packages ingested
 //! AUs directly with its stream readers + `Packager`.)
 
@@ -26,37 +26,24 @@ const RESAMPLE_CHUNK: usize = 1024;
 /// The input decoder.
 enum Decoder {
     Symphonia(Box<dyn AudioDecoder>),
-    /// Opus (48 kHz) with its linear output gain.
-    Opus(OpusInput, f32),
-}
-
-enum OpusInput {
-    Single(Box<opus_decoder::OpusDecoder>),
-    Multi(opus_decoder::OpusMultistreamDecoder),
+    /// Opus (48 kHz, WAVE channel order, output gain applied).
+    Opus(Box<aulos_decode::OpusDecoder>),
 }
 
 impl Decoder {
     fn opus(head: &aulos_packager::OpusHead) -> Result<Self, Error> {
         let ch = usize::from(head.channels);
-        let bad = |e: opus_decoder::OpusError| Error::Decoder(format!("Opus: {e}"));
-        let input = if head.mapping_family == 0 {
-            OpusInput::Single(Box::new(
-                opus_decoder::OpusDecoder::new(48_000, ch).map_err(bad)?,
-            ))
-        } else {
-            OpusInput::Multi(
-                opus_decoder::OpusMultistreamDecoder::new(
-                    48_000,
-                    ch,
-                    usize::from(head.stream_count),
-                    usize::from(head.coupled_count),
-                    &head.mapping[..ch],
-                )
-                .map_err(bad)?,
-            )
+        let config = aulos_decode::OpusConfig {
+            channels: head.channels,
+            output_gain: head.output_gain,
+            family: head.mapping_family,
+            streams: head.stream_count,
+            coupled: head.coupled_count,
+            mapping: head.mapping[..ch].to_vec(),
         };
-        let gain = 10f32.powf(f32::from(head.output_gain) / (20.0 * 256.0));
-        Ok(Decoder::Opus(input, gain))
+        aulos_decode::OpusDecoder::new(&config)
+            .map(|d| Decoder::Opus(Box::new(d)))
+            .map_err(|e| Error::Decoder(e.to_string()))
     }
 }
 
@@ -188,20 +175,13 @@ impl Transcoder {
                     })
                     .map_err(|e| e.to_string())
             }
-            Decoder::Opus(d, gain) => {
-                self.decoded.resize(5_760 * self.in_channels, 0.0);
-                let n = match d {
-                    OpusInput::Single(d) => d.decode_float(&au.data, &mut self.decoded, false),
-                    OpusInput::Multi(d) => d.decode_float(&au.data, &mut self.decoded, false),
-                };
-                n.map(|frames| {
-                    self.decoded.truncate(frames * self.in_channels);
-                    if *gain != 1.0 {
-                        self.decoded.iter_mut().for_each(|s| *s *= *gain);
-                    }
+            Decoder::Opus(d) => d
+                .decode(&au.data)
+                .map(|samples| {
+                    self.decoded.clear();
+                    self.decoded.extend_from_slice(samples);
                 })
-                .map_err(|e| e.to_string())
-            }
+                .map_err(|e| e.to_string()),
         };
         if let Err(e) = decoded {
             self.decode_errors += 1;
@@ -209,7 +189,12 @@ impl Transcoder {
             return Ok(Vec::new());
         }
         let out_ch = usize::from(self.ladder.config().channels);
-        map_channels(&self.decoded, self.in_channels, out_ch, &mut self.pending);
+        aulos_decode::downmix_interleaved(
+            &self.decoded,
+            self.in_channels,
+            out_ch,
+            &mut self.pending,
+        );
         self.run(false)
     }
 
@@ -271,16 +256,5 @@ impl Transcoder {
             );
         self.out_frames += (pcm.len() / ch) as u64;
         self.ladder.push_pcm(pcm, captured)
-    }
-}
-
-/// Maps interleaved `input` (in_ch channels) to `out_ch` channels, appending to `out`:
-/// mono is duplicated, extra channels beyond the first `out_ch` are dropped.
-fn map_channels(input: &[f32], in_ch: usize, out_ch: usize, out: &mut Vec<f32>) {
-    let in_ch = in_ch.max(1);
-    for frame in input.chunks_exact(in_ch) {
-        for c in 0..out_ch {
-            out.push(frame[c.min(in_ch - 1)]);
-        }
     }
 }

@@ -1,6 +1,6 @@
 //! Transcoder round trips from ffmpeg-made files: a 44.1 kHz ADTS file (AdtsReader →
 //! symphonia AAC decode → rubato 44.1→48 kHz → ladder) and a 48 kHz Ogg Opus file
-//! (OggOpusReader → opus-decoder → ladder), each to fMP4 that decodes to a 440 Hz tone.
+//! (OggOpusReader → opus-pure → ladder), each to fMP4 that decodes to a 440 Hz tone.
 
 mod common;
 
@@ -67,8 +67,42 @@ fn ogg_opus_to_48k_ladder() {
     ladder_plays_the_tone(&format, &aus, in_secs);
 }
 
+#[test]
+fn surround_ogg_opus_is_downmixed_into_the_stereo_ladder() {
+    // 5.1 Opus (mapping family 1, Vorbis channel order: L C R RL RR LFE) with the tone
+    // in the centre only: the ladder's left channel carries it only if the decoder's
+    // channels are put in order and the centre is mixed into both sides.
+    if !common::have("ffmpeg") {
+        return;
+    }
+    let data = ffmpeg_tone_in(
+        "opus51",
+        48_000,
+        6,
+        4.0,
+        &["-c:a", "libopus", "-b:a", "256k", "-f", "ogg"],
+    );
+    let mut reader = OggOpusReader::new();
+    reader.push(&data).unwrap();
+    reader.finish();
+    let mut aus = Vec::new();
+    while let Some(p) = reader.pop().unwrap() {
+        aus.push(p.access_unit(None));
+    }
+    let head = reader.head().expect("OpusHead");
+    assert_eq!((head.channels, head.mapping_family), (6, 1));
+    let in_secs = aus.iter().map(|a| u64::from(a.samples)).sum::<u64>() as f64 / 48_000.0;
+    ladder_plays_the_tone(&head.audio_format(), &aus, in_secs);
+}
+
 /// 2 s of a 440 Hz stereo tone at `rate`, encoded by ffmpeg as `args` say.
 fn ffmpeg_tone(tag: &str, rate: u32, args: &[&str]) -> Vec<u8> {
+    ffmpeg_tone_in(tag, rate, 2, 1.0, args)
+}
+
+/// 2 s of a 440 Hz tone at `rate` and `volume` (1.0: lavfi's 1/8 of full scale) in
+/// `channels` (ffmpeg puts a mono tone in the centre of 3.0 and up), encoded as `args` say.
+fn ffmpeg_tone_in(tag: &str, rate: u32, channels: u32, volume: f32, args: &[&str]) -> Vec<u8> {
     let dir = std::env::temp_dir().join(format!("aulos-source-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("in");
@@ -82,9 +116,9 @@ fn ffmpeg_tone(tag: &str, rate: u32, args: &[&str]) -> Vec<u8> {
             "lavfi",
             "-i",
         ])
-        .arg(format!("sine=f=440:d=2:sample_rate={rate}"))
+        .arg(format!("sine=f=440:d=2:sample_rate={rate},volume={volume}"))
         .arg("-ac")
-        .arg("2")
+        .arg(channels.to_string())
         .args(args)
         .arg(&path)
         .output()

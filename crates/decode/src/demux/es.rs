@@ -483,22 +483,11 @@ impl EsFramer {
 }
 
 /// Samples per channel at 48 kHz of an Opus packet, from its TOC byte and frame count
-/// (RFC 6716 §3.1); `None` if malformed. (aulos-packager has the same table for ingest;
-/// this crate depends on no other Aulos crate, and opus-decoder keeps its own private.)
+/// (RFC 6716 §3.1); `None` if malformed.
 fn opus_samples(packet: &[u8]) -> Option<u32> {
-    let toc = *packet.first()?;
-    let config = toc >> 3;
-    let frame: u32 = match config {
-        0..=11 => [480, 960, 1920, 2880][usize::from(config % 4)],
-        12..=15 => [480, 960][usize::from(config % 2)],
-        _ => [120, 240, 480, 960][usize::from(config % 4)],
-    };
-    let frames = match toc & 0x03 {
-        0 => 1,
-        1 | 2 => 2,
-        _ => u32::from(*packet.get(1)? & 0x3F),
-    };
-    (frames > 0 && frame * frames <= 5_760).then_some(frame * frames)
+    opus_pure::packet::samples_48k(packet)
+        .ok()
+        .and_then(|n| u32::try_from(n).ok())
 }
 
 #[cfg(test)]

@@ -63,8 +63,8 @@ pub fn ffmpeg_sine(freq: u32, rate: u32, secs: f64, channels: u32, out_args: &[&
         "-i",
         &src,
     ]);
-    if channels == 2 {
-        cmd.args(["-ac", "2"]);
+    if channels > 1 {
+        cmd.args(["-ac", &channels.to_string()]);
     }
     cmd.args(out_args).arg(out);
     let o = cmd.output().expect("run ffmpeg");
