@@ -5,7 +5,7 @@
 //!
 //! The first valid frame fixes the stream's format; the stream goes live with a
 //! passthrough rendition (`src`) and, when configured, the transcoded ABR ladder (AAC,
-//! from AAC or MP3 input; Opus is passthrough only, see `go_live`).
+//! from AAC, MP3 or Opus input).
 //! Garbage is skipped (resync) up to a bound before the first frame, a format change
 //! mid-stream is a discontinuity with a new init section, a stalled publisher is cut
 //! off after the idle timeout, and the end of the body ends the stream (ENDLIST).
@@ -13,7 +13,7 @@
 use crate::state::{AppState, IngestStream};
 use aulos_manifest::LiveConfig;
 use aulos_packager::{
-    AccessUnit, AdtsError, AdtsReader, AudioFormat, Codec, Mp3Error, Mp3FrameReader, OggOpusError,
+    AccessUnit, AdtsError, AdtsReader, AudioFormat, Mp3Error, Mp3FrameReader, OggOpusError,
     OggOpusReader, OpusHead, Packager, PackagerConfig, Part,
 };
 use aulos_registry::{Error as RegError, RenditionSpec, Stream, StreamSpec};
@@ -333,25 +333,13 @@ fn ladder_config(sample_rate: u32) -> LadderConfig {
     }
 }
 
-/// Whether the transcode ladder is made from this input. Not from Opus: it would be
-/// decoded with opus-decoder (pure Rust), which measured 14 ms per 20 ms stereo packet
-/// on this 2-core machine under load (docs/interop.md), too close to real time to run
-/// beside the encoders of a live ladder. Opus is served as it came.
-fn makes_ladder(format: &AudioFormat) -> bool {
-    !matches!(format.codec, Codec::Opus { .. })
-}
-
 /// Create (or restart) the stream for `cfg` with `format`.
 fn go_live(st: &AppState, cfg: &IngestStream, header: Header) -> Result<Live, Reject> {
     let format = header.format();
     let packager = Packager::new(format.clone(), packager_config())
         .map_err(|e| reject(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string()))?;
     let ladder_rate = ladder_rate(&format);
-    let ladder = cfg.transcode && makes_ladder(&format);
-    if cfg.transcode && !ladder {
-        tracing::warn!(stream = %cfg.name, "Opus input: passthrough only, no transcode ladder");
-    }
-    let transcoder = if ladder {
+    let transcoder = if cfg.transcode {
         Some(
             Transcoder::new(&format, ladder_config(ladder_rate))
                 .map_err(|e| reject(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string()))?,
@@ -580,9 +568,7 @@ fn drain(
                     .set_init(0, packager.init_segment())
                     .map_err(|e| reject(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
                 if l.transcoder.is_some() {
-                    l.transcoder = makes_ladder(&format)
-                        .then(|| Transcoder::new(&format, ladder_config(l.ladder_rate)).ok())
-                        .flatten();
+                    l.transcoder = Transcoder::new(&format, ladder_config(l.ladder_rate)).ok();
                 }
                 l.packager = packager;
                 l.format = format;
