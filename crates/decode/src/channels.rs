@@ -21,6 +21,17 @@ pub(crate) const VORBIS_TO_WAVE: [&[usize]; 6] = [
 /// downmix.
 const M3DB: f32 = std::f32::consts::FRAC_1_SQRT_2;
 
+/// (left, right) weights of each speaker position in a stereo downmix.
+const FL: (f32, f32) = (1.0, 0.0);
+const FR: (f32, f32) = (0.0, 1.0);
+const FC: (f32, f32) = (M3DB, M3DB);
+const LFE: (f32, f32) = (0.0, 0.0);
+const BL: (f32, f32) = (M3DB, 0.0);
+const BR: (f32, f32) = (0.0, M3DB);
+const BC: (f32, f32) = (0.5, 0.5);
+const SL: (f32, f32) = BL;
+const SR: (f32, f32) = BR;
+
 /// (left, right) weight of each WAVE-order input channel in a stereo downmix of
 /// `channels` channels, scaled so that no output can exceed full scale. Mono and
 /// stereo pass through (identity); the LFE is left out, as ITU-R BS.775 does.
@@ -28,45 +39,14 @@ pub fn stereo_weights(channels: usize) -> Vec<(f32, f32)> {
     let roles: &[(f32, f32)] = match channels {
         0 => &[],
         1 => &[(1.0, 1.0)],
-        2 => &[(1.0, 0.0), (0.0, 1.0)],
-        3 => &[(1.0, 0.0), (0.0, 1.0), (M3DB, M3DB)],
-        4 => &[(1.0, 0.0), (0.0, 1.0), (M3DB, 0.0), (0.0, M3DB)],
-        5 => &[
-            (1.0, 0.0),
-            (0.0, 1.0),
-            (M3DB, M3DB),
-            (M3DB, 0.0),
-            (0.0, M3DB),
-        ],
-        6 => &[
-            (1.0, 0.0),
-            (0.0, 1.0),
-            (M3DB, M3DB),
-            (0.0, 0.0),
-            (M3DB, 0.0),
-            (0.0, M3DB),
-        ],
-        // FL FR FC LFE BC SL SR
-        7 => &[
-            (1.0, 0.0),
-            (0.0, 1.0),
-            (M3DB, M3DB),
-            (0.0, 0.0),
-            (0.5, 0.5),
-            (M3DB, 0.0),
-            (0.0, M3DB),
-        ],
-        // FL FR FC LFE BL BR SL SR (and the first eight of anything wider)
-        _ => &[
-            (1.0, 0.0),
-            (0.0, 1.0),
-            (M3DB, M3DB),
-            (0.0, 0.0),
-            (M3DB, 0.0),
-            (0.0, M3DB),
-            (M3DB, 0.0),
-            (0.0, M3DB),
-        ],
+        2 => &[FL, FR],
+        3 => &[FL, FR, FC],
+        4 => &[FL, FR, BL, BR],
+        5 => &[FL, FR, FC, BL, BR],
+        6 => &[FL, FR, FC, LFE, BL, BR],
+        7 => &[FL, FR, FC, LFE, BC, SL, SR],
+        // And the first eight of anything wider.
+        _ => &[FL, FR, FC, LFE, BL, BR, SL, SR],
     };
     let mut w: Vec<(f32, f32)> = roles.to_vec();
     w.resize(channels, (0.0, 0.0));

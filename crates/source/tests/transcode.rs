@@ -54,6 +54,13 @@ fn ogg_opus_to_48k_ladder() {
         48_000,
         &["-c:a", "libopus", "-b:a", "128k", "-f", "ogg"],
     );
+    let (head, aus, in_secs) = read_ogg_opus(&data);
+    ladder_plays_the_tone(&head.audio_format(), &aus, in_secs);
+}
+
+/// The identification header, access units and seconds of an Ogg Opus file, read in
+/// 4 kB chunks as an ingest body arrives.
+fn read_ogg_opus(data: &[u8]) -> (aulos_packager::OpusHead, Vec<AccessUnit>, f64) {
     let mut reader = OggOpusReader::new();
     let mut aus = Vec::new();
     for chunk in data.chunks(4096) {
@@ -62,9 +69,8 @@ fn ogg_opus_to_48k_ladder() {
             aus.push(p.access_unit(None));
         }
     }
-    let format = reader.head().expect("OpusHead").audio_format();
     let in_secs = aus.iter().map(|a| u64::from(a.samples)).sum::<u64>() as f64 / 48_000.0;
-    ladder_plays_the_tone(&format, &aus, in_secs);
+    (reader.head().expect("OpusHead"), aus, in_secs)
 }
 
 #[test]
@@ -82,16 +88,8 @@ fn surround_ogg_opus_is_downmixed_into_the_stereo_ladder() {
         4.0,
         &["-c:a", "libopus", "-b:a", "256k", "-f", "ogg"],
     );
-    let mut reader = OggOpusReader::new();
-    reader.push(&data).unwrap();
-    reader.finish();
-    let mut aus = Vec::new();
-    while let Some(p) = reader.pop().unwrap() {
-        aus.push(p.access_unit(None));
-    }
-    let head = reader.head().expect("OpusHead");
+    let (head, aus, in_secs) = read_ogg_opus(&data);
     assert_eq!((head.channels, head.mapping_family), (6, 1));
-    let in_secs = aus.iter().map(|a| u64::from(a.samples)).sum::<u64>() as f64 / 48_000.0;
     ladder_plays_the_tone(&head.audio_format(), &aus, in_secs);
 }
 
