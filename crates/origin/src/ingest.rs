@@ -339,14 +339,17 @@ fn go_live(st: &AppState, cfg: &IngestStream, header: Header) -> Result<Live, Re
     let packager = Packager::new(format.clone(), packager_config())
         .map_err(|e| reject(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string()))?;
     let ladder_rate = ladder_rate(&format);
-    let transcoder = if cfg.transcode {
-        Some(
-            Transcoder::new(&format, ladder_config(ladder_rate))
-                .map_err(|e| reject(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string()))?,
-        )
-    } else {
-        None
-    };
+    // An input the ladder cannot decode (a codec profile or channel mapping the
+    // decoders do not take) still goes live as passthrough: the ladder is optional.
+    let transcoder = cfg
+        .transcode
+        .then(|| Transcoder::new(&format, ladder_config(ladder_rate)))
+        .and_then(|t| {
+            t.inspect_err(|e| {
+                tracing::warn!(stream = %cfg.name, error = %e, "no transcode ladder for this input: passthrough only");
+            })
+            .ok()
+        });
     let mut renditions = vec![RenditionSpec {
         name: "src".into(),
         codecs: format.codecs_string(),

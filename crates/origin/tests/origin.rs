@@ -499,6 +499,83 @@ async fn stalled_publisher_is_cut_off_and_the_stream_ends() {
     o.shutdown().await.unwrap();
 }
 
+/// An Ogg Opus body with identification header `head`: OpusTags, then 3 s of CELT
+/// 20 ms packets (TOC config 31, one frame, 80 bytes, packet *i* filled with `i % 251`),
+/// five per page, the last page ending the stream.
+fn ogg_opus_body(head: Vec<u8>) -> Vec<u8> {
+    use ogg::writing::{PacketWriteEndInfo, PacketWriter};
+    let mut w = PacketWriter::new(Vec::new());
+    w.write_packet(head, 1, PacketWriteEndInfo::EndPage, 0)
+        .unwrap();
+    w.write_packet(
+        b"OpusTags\0\0\0\0\0\0\0\0".to_vec(),
+        1,
+        PacketWriteEndInfo::EndPage,
+        0,
+    )
+    .unwrap();
+    for i in 0..150u64 {
+        let mut p = vec![(i % 251) as u8; 80];
+        p[0] = 31 << 3;
+        let end = match i {
+            149 => PacketWriteEndInfo::EndStream,
+            i if i % 5 == 4 => PacketWriteEndInfo::EndPage,
+            _ => PacketWriteEndInfo::NormalPacket,
+        };
+        w.write_packet(p, 1, end, 312 + 960 * (i + 1)).unwrap();
+    }
+    w.into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_input_the_ladder_cannot_decode_still_goes_live_as_passthrough() {
+    // A stream key that asks for the transcode ladder, and Opus whose channel mapping
+    // the decoder does not take (family 1, stereo as two uncoupled streams: valid Opus,
+    // not the family's standard layout). The ladder is left out (logged); the
+    // passthrough goes live as for any key, instead of the whole ingest being refused.
+    let o = Origin::start(
+        OriginConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            demo: None,
+            ingest: vec![IngestStream {
+                name: "pushed".into(),
+                key: StreamKey::new("ingest-key-123").unwrap(),
+                transcode: true,
+            }],
+            ..OriginConfig::default()
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    let mut head = b"OpusHead\x01\x02".to_vec();
+    head.extend_from_slice(&312u16.to_le_bytes());
+    head.extend_from_slice(&48_000u32.to_le_bytes());
+    // Gain 0, family 1, two streams, none coupled, channel i from stream i.
+    head.extend_from_slice(&[0, 0, 1, 2, 0, 0, 1]);
+    let r = client()
+        .put(url(&o, "/ingest/ingest-key-123"))
+        .body(ogg_opus_body(head))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let s = o.registry.get("pushed").expect("went live");
+    let names: Vec<String> = s
+        .renditions()
+        .iter()
+        .map(|r| r.spec().name.clone())
+        .collect();
+    assert_eq!(names, ["src"], "passthrough only");
+    let pl = parse_media(&s.renditions()[0].playlist().full).unwrap();
+    assert!(pl.end_list);
+    assert_eq!(
+        pl.segments.iter().map(|s| s.duration).sum::<Duration>(),
+        Duration::from_secs(3)
+    );
+    o.shutdown().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ogg_opus_ingest_goes_live_as_opus_in_fmp4() {
     // An Ogg Opus body (what `ffmpeg -c:a libopus -f ogg -method PUT` sends) is
@@ -511,28 +588,7 @@ async fn ogg_opus_ingest_goes_live_as_opus_in_fmp4() {
     head.extend_from_slice(&312u16.to_le_bytes());
     head.extend_from_slice(&48_000u32.to_le_bytes());
     head.extend_from_slice(&[0, 0, 0]); // gain 0, mapping family 0
-    let mut w = PacketWriter::new(Vec::new());
-    w.write_packet(head, 1, PacketWriteEndInfo::EndPage, 0)
-        .unwrap();
-    w.write_packet(
-        b"OpusTags\0\0\0\0\0\0\0\0".to_vec(),
-        1,
-        PacketWriteEndInfo::EndPage,
-        0,
-    )
-    .unwrap();
-    // 3 s: 150 packets of CELT 20 ms (TOC config 31, one frame), numbered.
-    for i in 0..150u64 {
-        let mut p = vec![(i % 251) as u8; 80];
-        p[0] = 31 << 3;
-        let end = match i {
-            149 => PacketWriteEndInfo::EndStream,
-            i if i % 5 == 4 => PacketWriteEndInfo::EndPage,
-            _ => PacketWriteEndInfo::NormalPacket,
-        };
-        w.write_packet(p, 1, end, 312 + 960 * (i + 1)).unwrap();
-    }
-    let body = w.into_inner();
+    let body = ogg_opus_body(head);
     // Ogg that is not Opus (a Vorbis identification header): refused as such, and
     // nothing goes live.
     let mut vorbis = PacketWriter::new(Vec::new());
