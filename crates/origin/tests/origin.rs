@@ -16,22 +16,26 @@ async fn origin() -> Origin {
 }
 
 async fn origin_with_grace(end_grace: Duration) -> Origin {
-    Origin::start(
-        OriginConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            demo: None,
-            ingest: vec![IngestStream {
-                name: "pushed".into(),
-                key: StreamKey::new("ingest-key-123").unwrap(),
-                transcode: false,
-            }],
-            end_grace,
-            ..OriginConfig::default()
-        },
-        None,
-    )
-    .await
-    .unwrap()
+    let cfg = OriginConfig {
+        end_grace,
+        ..ingest_config(false)
+    };
+    Origin::start(cfg, None).await.unwrap()
+}
+
+/// An origin on 127.0.0.1:0 with no demo and one ingest stream, `pushed`, keyed
+/// `ingest-key-123`, with or without the transcode ladder.
+fn ingest_config(transcode: bool) -> OriginConfig {
+    OriginConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        demo: None,
+        ingest: vec![IngestStream {
+            name: "pushed".into(),
+            key: StreamKey::new("ingest-key-123").unwrap(),
+            transcode,
+        }],
+        ..OriginConfig::default()
+    }
 }
 
 fn stream(o: &Origin) -> Arc<Stream> {
@@ -461,16 +465,7 @@ async fn page_list_metrics_health() {
 async fn stalled_publisher_is_cut_off_and_the_stream_ends() {
     // Slow/stalled ingest client: after the idle timeout the origin answers 408,
     // and the stream gets ENDLIST (P-END-01) instead of hanging live.
-    let mut cfg = OriginConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        demo: None,
-        ingest: vec![IngestStream {
-            name: "pushed".into(),
-            key: StreamKey::new("ingest-key-123").unwrap(),
-            transcode: false,
-        }],
-        ..OriginConfig::default()
-    };
+    let mut cfg = ingest_config(false);
     cfg.ingest_limits.idle_timeout = Duration::from_millis(500);
     let o = Origin::start(cfg, None).await.unwrap();
     let adts = std::fs::read(concat!(
@@ -533,21 +528,7 @@ async fn an_input_the_ladder_cannot_decode_still_goes_live_as_passthrough() {
     // the decoder does not take (family 1, stereo as two uncoupled streams: valid Opus,
     // not the family's standard layout). The ladder is left out (logged); the
     // passthrough goes live as for any key, instead of the whole ingest being refused.
-    let o = Origin::start(
-        OriginConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            demo: None,
-            ingest: vec![IngestStream {
-                name: "pushed".into(),
-                key: StreamKey::new("ingest-key-123").unwrap(),
-                transcode: true,
-            }],
-            ..OriginConfig::default()
-        },
-        None,
-    )
-    .await
-    .unwrap();
+    let o = Origin::start(ingest_config(true), None).await.unwrap();
     let mut head = b"OpusHead\x01\x02".to_vec();
     head.extend_from_slice(&312u16.to_le_bytes());
     head.extend_from_slice(&48_000u32.to_le_bytes());
