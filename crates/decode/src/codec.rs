@@ -141,14 +141,9 @@ impl CodecDecoder {
                 buf.copy_to_vecs_planar::<f32>(&mut out.planes);
             }
             Engine::Opus(d) => {
+                // A packet that fails leaves the Opus decoder usable: no rebuild.
                 let channels = d.channels();
-                let samples = match d.decode(&au.data) {
-                    Ok(samples) => samples,
-                    Err(e) => {
-                        self.decoder = None;
-                        return Err(e);
-                    }
-                };
+                let samples = d.decode(&au.data)?;
                 out.rate = OPUS_RATE;
                 out.planes.resize_with(channels, Vec::new);
                 for (c, plane) in out.planes.iter_mut().enumerate() {

@@ -6,6 +6,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use aulos_decode::downmix_interleaved;
 use aulos_packager::{AccessUnit, AudioFormat, Codec, Part};
 use rubato::audioadapter_buffers::direct::InterleavedSlice;
 use rubato::audioadapter_buffers::owned::InterleavedOwned;
@@ -160,6 +161,8 @@ impl Transcoder {
         }
         let pts = self.next_pts;
         self.next_pts += i64::from(au.samples);
+        // Decoded PCM goes straight into the downmix to the ladder's channels.
+        let (in_ch, out_ch) = (self.in_channels, usize::from(self.ladder.config().channels));
         let decoded = match &mut self.decoder {
             Decoder::Symphonia(d) => {
                 let packet = Packet::new(
@@ -172,15 +175,13 @@ impl Transcoder {
                     .map(|buf| {
                         self.decoded.clear();
                         buf.copy_to_vec_interleaved(&mut self.decoded);
+                        downmix_interleaved(&self.decoded, in_ch, out_ch, &mut self.pending);
                     })
                     .map_err(|e| e.to_string())
             }
             Decoder::Opus(d) => d
                 .decode(&au.data)
-                .map(|samples| {
-                    self.decoded.clear();
-                    self.decoded.extend_from_slice(samples);
-                })
+                .map(|pcm| downmix_interleaved(pcm, in_ch, out_ch, &mut self.pending))
                 .map_err(|e| e.to_string()),
         };
         if let Err(e) = decoded {
@@ -188,13 +189,6 @@ impl Transcoder {
             tracing::debug!(error = %e, "transcoder: AU failed to decode, skipped");
             return Ok(Vec::new());
         }
-        let out_ch = usize::from(self.ladder.config().channels);
-        aulos_decode::downmix_interleaved(
-            &self.decoded,
-            self.in_channels,
-            out_ch,
-            &mut self.pending,
-        );
         self.run(false)
     }
 
