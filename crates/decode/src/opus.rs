@@ -156,6 +156,29 @@ mod tests {
     }
 
     #[test]
+    fn a_broken_packet_is_an_error_and_the_next_one_decodes() {
+        let mut enc =
+            opus_pure::OpusEncoder::new(48_000, 2, opus_pure::Application::Audio).unwrap();
+        let mut packet = vec![0u8; 4_000];
+        let pcm: Vec<f32> = (0..1_920)
+            .map(|i| ((i / 2) as f32 * 0.05).sin() * 0.3)
+            .collect();
+        let n = enc.encode(&pcm, 960, &mut packet).unwrap();
+        let mut dec = OpusDecoder::new(&config(2, 0, 1, 1, &[])).unwrap();
+        assert_eq!(dec.decode(&packet[..n]).unwrap().len(), 1_920);
+        // Code 3 (arbitrary frame count) declaring zero frames: malformed.
+        let e = dec.decode(&[0xFB, 0x00]).unwrap_err();
+        assert!(matches!(e, Error::Opus(_)), "{e}");
+        let n = enc.encode(&pcm, 960, &mut packet).unwrap();
+        let out = dec.decode(&packet[..n]).unwrap();
+        assert_eq!(out.len(), 1_920);
+        assert!(
+            out.iter().any(|s| s.abs() > 0.01),
+            "the decoder still decodes"
+        );
+    }
+
+    #[test]
     fn surround_comes_out_in_wave_order_with_the_gain_applied() {
         // Encode 5.1 where each Vorbis-ordered input channel holds its own DC level,
         // then check the decoder hands them back in WAVE order.
