@@ -296,16 +296,29 @@ fn fmp4_hls_surround_opus_decodes() {
 
 #[test]
 fn fmp4_flac_decodes() {
+    decode_fmp4_flac("flac", 2);
+}
+
+#[test]
+fn fmp4_surround_flac_decodes_with_the_centre_on_both_sides() {
+    // 5.1 FLAC (FL FR FC LFE BL BR) with the tone in the centre only (ffmpeg's upmix of
+    // a mono source): it reaches the stereo output only through the downmix.
+    decode_fmp4_flac("flac51", 6);
+}
+
+/// 3 s of a 440 Hz tone in `channels` at 44.1 kHz, FLAC in fragmented MP4 (`dfLa`),
+/// decoded to 48 kHz stereo with no error and the tone on the left.
+fn decode_fmp4_flac(tag: &str, channels: u32) {
     if !have_ffmpeg() {
         return;
     }
-    let dir = TempDir::new("flac");
+    let dir = TempDir::new(tag);
     let f = dir.path("a.mp4");
     ffmpeg_sine(
         440,
         44100,
         3.0,
-        2,
+        channels,
         &[
             "-c:a",
             "flac",
