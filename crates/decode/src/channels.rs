@@ -33,9 +33,11 @@ const SL: (f32, f32) = BL;
 const SR: (f32, f32) = BR;
 
 /// (left, right) weight of each WAVE-order input channel in a stereo downmix of
-/// `channels` channels, scaled so that no output can exceed full scale. Mono and
-/// stereo pass through (identity); the LFE is left out, as ITU-R BS.775 does.
-pub fn stereo_weights(channels: usize) -> Vec<(f32, f32)> {
+/// `channels` channels, scaled so that no output can exceed full scale; channels past
+/// the eighth get none. Mono goes to both sides and stereo passes through (identity);
+/// the LFE is left out, as ITU-R BS.775 does. A fixed array: the downmix asks for it on
+/// every decoded packet, so it allocates nothing.
+pub fn stereo_weights(channels: usize) -> [(f32, f32); 8] {
     let roles: &[(f32, f32)] = match channels {
         0 => &[],
         1 => &[(1.0, 1.0)],
@@ -48,8 +50,8 @@ pub fn stereo_weights(channels: usize) -> Vec<(f32, f32)> {
         // And the first eight of anything wider.
         _ => &[FL, FR, FC, LFE, BL, BR, SL, SR],
     };
-    let mut w: Vec<(f32, f32)> = roles.to_vec();
-    w.resize(channels, (0.0, 0.0));
+    let mut w = [(0.0f32, 0.0f32); 8];
+    w[..roles.len()].copy_from_slice(roles);
     let peak = w
         .iter()
         .fold((0.0f32, 0.0f32), |a, &(l, r)| (a.0 + l, a.1 + r));
@@ -58,7 +60,7 @@ pub fn stereo_weights(channels: usize) -> Vec<(f32, f32)> {
     } else {
         1.0 / peak.0.max(peak.1)
     };
-    w.iter().map(|&(l, r)| (l * scale, r * scale)).collect()
+    w.map(|(l, r)| (l * scale, r * scale))
 }
 
 /// Appends `planes` (WAVE order) mixed to `out_channels` (1 or 2) planes to `dst`:
@@ -121,16 +123,11 @@ pub fn downmix_interleaved(input: &[f32], in_ch: usize, out_ch: usize, out: &mut
     }
     let w = stereo_weights(in_ch);
     for frame in input.chunks_exact(in_ch) {
-        let (l, r) = if in_ch == 1 {
-            (frame[0], frame[0])
-        } else if in_ch == 2 {
-            (frame[0], frame[1])
-        } else {
-            frame
-                .iter()
-                .zip(&w)
-                .fold((0.0, 0.0), |a, (s, &(l, r))| (a.0 + s * l, a.1 + s * r))
-        };
+        // Mono and stereo weights are exact ones and zeros: the same sums cover them.
+        let (l, r) = frame
+            .iter()
+            .zip(&w)
+            .fold((0.0, 0.0), |a, (s, &(l, r))| (a.0 + s * l, a.1 + s * r));
         match out_ch {
             1 => out.push(0.5 * (l + r)),
             _ => {

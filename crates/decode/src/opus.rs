@@ -40,7 +40,7 @@ enum Engine {
 }
 
 /// Decodes Opus packets into interleaved f32 at 48 kHz in WAVE channel order (FL, FR,
-/// FC, LFE, BL, BR, SL, SR; see [`crate::downmix`]), output gain applied.
+/// FC, LFE, BL, BR, SL, SR; see [`crate::downmix_planes`]), output gain applied.
 pub struct OpusDecoder {
     engine: Engine,
     channels: usize,
@@ -48,9 +48,10 @@ pub struct OpusDecoder {
     gain: f32,
     /// Decoded channel for each WAVE-ordered output channel (family 1 with 3+ channels).
     reorder: Option<&'static [usize]>,
-    /// Interleaved output of one packet (at most 120 ms), and the decoder's own.
-    out: Vec<f32>,
+    /// The decoder's interleaved output of one packet (at most 120 ms), and the same
+    /// reordered when `reorder` is set.
     scratch: Vec<f32>,
+    out: Vec<f32>,
 }
 
 impl std::fmt::Debug for OpusDecoder {
@@ -89,14 +90,16 @@ impl OpusDecoder {
                 opus_pure::OpusMSDecoder::new(OPUS_RATE as i32, channels, c.family).map_err(bad)?,
             ))
         };
-        let reorder = (c.family == 1 && channels >= 3).then(|| VORBIS_TO_WAVE[channels - 3]);
+        let reorder = (c.family == 1 && channels >= 3)
+            .then(|| VORBIS_TO_WAVE.get(channels - 3).copied())
+            .flatten();
         Ok(Self {
             engine,
             channels,
             gain: 10f32.powf(f32::from(c.output_gain) / (20.0 * 256.0)),
             reorder,
-            out: Vec::with_capacity(MAX_FRAMES * channels),
             scratch: vec![0.0; MAX_FRAMES * channels],
+            out: Vec::new(),
         })
     }
 
@@ -114,17 +117,23 @@ impl OpusDecoder {
             Engine::Multi(d) => d.decode(packet, MAX_FRAMES, &mut self.scratch),
         }
         .map_err(|e| Error::Opus(format!("packet: {e}")))?;
-        let decoded = &self.scratch[..frames * self.channels];
-        self.out.clear();
+        let gain = self.gain;
+        let decoded = &mut self.scratch[..frames * self.channels];
         match self.reorder {
-            None => self.out.extend(decoded.iter().map(|s| s * self.gain)),
-            Some(order) => {
-                for frame in decoded.chunks_exact(self.channels) {
-                    self.out.extend(order.iter().map(|&i| frame[i] * self.gain));
+            None => {
+                if gain != 1.0 {
+                    decoded.iter_mut().for_each(|s| *s *= gain);
                 }
+                Ok(decoded)
+            }
+            Some(order) => {
+                self.out.clear();
+                for frame in decoded.chunks_exact(self.channels) {
+                    self.out.extend(order.iter().map(|&i| frame[i] * gain));
+                }
+                Ok(&self.out)
             }
         }
-        Ok(&self.out)
     }
 }
 
