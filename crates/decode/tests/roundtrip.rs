@@ -34,6 +34,19 @@ fn signal(frames: usize) -> Vec<f32> {
 
 /// Package access units as the origin does, then decode init + parts as one stream.
 fn package_and_decode(format: AudioFormat, aus: Vec<AccessUnit>) -> Vec<f32> {
+    package_and_decode_blocks(format, aus, 1.0)
+        .into_iter()
+        .flat_map(|b| b.samples)
+        .collect()
+}
+
+/// [`package_and_decode`] at playback `rate`, returning the blocks (one per part,
+/// plus the flushed tail).
+fn package_and_decode_blocks(
+    format: AudioFormat,
+    aus: Vec<AccessUnit>,
+    rate: f64,
+) -> Vec<PcmBlock> {
     let mut p = Packager::new(format, PackagerConfig::default()).expect("packager");
     let init = p.init_segment();
     let mut parts = Vec::new();
@@ -46,7 +59,7 @@ fn package_and_decode(format: AudioFormat, aus: Vec<AccessUnit>) -> Vec<f32> {
     let mut stage = DecodeStage::new(
         &PipelineConfig::default(),
         stats.clone(),
-        Arc::new(AtomicU64::new(1.0f64.to_bits())),
+        Arc::new(AtomicU64::new(rate.to_bits())),
     );
     let mut blocks: Vec<PcmBlock> = Vec::new();
     for (i, part) in parts.into_iter().enumerate() {
@@ -65,7 +78,41 @@ fn package_and_decode(format: AudioFormat, aus: Vec<AccessUnit>) -> Vec<f32> {
         stats.snapshot().last_error
     );
     assert!(blocks.iter().all(|b| b.rate == RATE && b.channels == 2));
-    blocks.into_iter().flat_map(|b| b.samples).collect()
+    blocks
+}
+
+fn aac_units(secs: usize) -> (AudioFormat, Vec<AccessUnit>) {
+    let mut enc = AacEncoder::new(AacEncoderConfig {
+        bitrate: 96_000,
+        sample_rate: RATE,
+        channels: 2,
+    })
+    .expect("encoder");
+    let aus = enc
+        .encode_f32(&signal(RATE as usize * secs), None)
+        .expect("encode");
+    (enc.audio_format(), aus)
+}
+
+#[test]
+fn pcm_blocks_are_allocated_to_their_size() {
+    // The PCM queue holds several 200 ms blocks; grown unit by unit, each ended in an
+    // allocation up to twice its audio (a 75 KiB block in 128 KiB), which the player's
+    // RSS budget paid for. After the first part, each block is sized up front.
+    for rate in [1.0, 1.05, 0.95] {
+        let (format, aus) = aac_units(3);
+        let blocks = package_and_decode_blocks(format, aus, rate);
+        assert!(blocks.len() > 10, "{} blocks", blocks.len());
+        // The first block has no estimate yet; the last is the flushed tail.
+        for (i, b) in blocks[1..blocks.len() - 1].iter().enumerate() {
+            let (len, cap) = (b.samples.len(), b.samples.capacity());
+            assert!(
+                cap <= len + len / 8,
+                "rate {rate}, block {}: {len} samples in a capacity of {cap}",
+                i + 1
+            );
+        }
+    }
 }
 
 #[test]
