@@ -322,6 +322,11 @@ pub struct Report {
     /// Bytes copied between socket and decoder (the client joining multi-frame bodies);
     /// everything else on the path is shared `Bytes` or slices of them.
     pub copied_bytes: u64,
+    /// Chunks the client's ring still held at the end, and their payload bytes: the
+    /// media kept in memory for the stream ([`crate::PlayerConfig::RING_SEGMENTS`]).
+    pub ring_chunks: usize,
+    /// Payload bytes of [`Report::ring_chunks`].
+    pub ring_bytes: usize,
     /// Rendition of the last chunk played.
     pub rendition: usize,
 }
@@ -372,10 +377,15 @@ impl std::fmt::Display for Report {
             self.jumps,
             self.decode_errors
         )?;
-        write!(
+        writeln!(
             f,
             "copies socket->PCM:  {} of {} body bytes copied",
             self.copied_bytes, self.body_bytes
+        )?;
+        write!(
+            f,
+            "client ring:         {} chunks, {} bytes held",
+            self.ring_chunks, self.ring_bytes
         )
     }
 }

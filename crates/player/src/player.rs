@@ -489,6 +489,7 @@ impl Supervisor {
         self.status
             .send_replace(Status::read(&self.shared, self.rate));
         let dstats = self.driver.stats();
+        let ring = self.driver.ring().0.stats();
         let (body_bytes, copied_bytes) = (
             dstats.body_bytes.load(Relaxed),
             dstats.copied_bytes.load(Relaxed),
@@ -547,6 +548,8 @@ impl Supervisor {
             decode_errors: decode.decode_errors,
             body_bytes,
             copied_bytes,
+            ring_chunks: ring.chunks,
+            ring_bytes: ring.bytes,
             rendition: self.shared.rendition.load(Relaxed),
         })
     }

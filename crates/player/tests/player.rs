@@ -111,6 +111,13 @@ async fn reporting_the_buffer_to_the_client_keeps_playback_smooth() {
         "p50 {p50:?}, target {:?}",
         report.target_latency
     );
+    // The client's ring keeps the last three segments only (the demo's are 1 s of
+    // ~200 ms parts: at most 18 chunks), not the 12 s played (~60 chunks, which the
+    // client's default window of 16 segments kept): each chunk held pins its HTTP
+    // read buffer.
+    let held = report.ring_chunks;
+    assert!(held > 0 && held <= 18, "{held} chunks held: {report}");
+    assert!(report.ring_bytes > 0, "{report}");
     origin.shutdown().await.expect("origin shuts down");
 }
 
