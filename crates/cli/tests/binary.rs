@@ -6,7 +6,10 @@ const AULOS: &str = env!("CARGO_BIN_EXE_aulos");
 
 #[test]
 fn the_binary_starts_and_lists_its_commands() {
-    let out = Command::new(AULOS).arg("--help").output().expect("aulos runs");
+    let out = Command::new(AULOS)
+        .arg("--help")
+        .output()
+        .expect("aulos runs");
     assert!(out.status.success(), "{out:?}");
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.contains("serve") && help.contains("play"), "{help}");
@@ -21,7 +24,10 @@ fn relative_relocations_are_packed_when_the_toolchain_supports_it() {
         eprintln!("skipped: build.rs found no DT_RELR support in this toolchain");
         return;
     }
-    let Ok(out) = Command::new("readelf").args(["-W", "-d", "-S", AULOS]).output() else {
+    let Ok(out) = Command::new("readelf")
+        .args(["-W", "-d", "-S", AULOS])
+        .output()
+    else {
         eprintln!("skipped: no readelf");
         return;
     };
