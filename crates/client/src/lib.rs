@@ -27,5 +27,6 @@ pub use driver::{ChunkStream, Delivered, Driver, DriverConfig, DriverStats};
 pub use error::Error;
 pub use session::{
     Action, Chunk, Event, Request, RequestId, RequestKind, Session, SessionConfig, SessionStats,
+    stall_cushion,
 };
 pub use time::Instant;

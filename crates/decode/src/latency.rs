@@ -85,8 +85,9 @@ pub struct RateFeed {
     buffer_us: AtomicU64,
     /// Extra latency wanted above the target, µs.
     extra_us: AtomicU64,
-    /// Stall time so far, µs (counted as extra latency: after a stall, the controller
-    /// keeps the latency it cost instead of catching up into the next one).
+    /// Latency the stalls so far have added, µs (counted as extra latency: after a
+    /// stall, the controller keeps at least the latency it cost instead of catching up
+    /// into the next one; the player passes `aulos_client::stall_cushion`).
     stalled_us: AtomicU64,
 }
 
@@ -111,7 +112,7 @@ impl RateFeed {
         self.extra_us.store(extra.as_micros() as u64, Relaxed);
     }
 
-    /// Total stall time so far.
+    /// Extra latency the stalls so far call for (at least their total length).
     pub fn set_stalled(&self, stalled: Duration) {
         self.stalled_us.store(stalled.as_micros() as u64, Relaxed);
     }

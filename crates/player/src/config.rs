@@ -79,8 +79,9 @@ pub struct PlayerConfig {
     /// parts (chunks) are buffered, and to gain the extra latency the client asks for
     /// ([`aulos_client::Delivered::target_latency`] above the hold-back: on a link too
     /// thin for one playlist reload per part, reloads then block several parts ahead).
-    /// Each stall also raises the target by its length, so catching up does not run
-    /// into the next one. Default **on**; off: never slower than real time.
+    /// Each stall also raises the target by its length, and by at least two parts
+    /// ([`aulos_client::stall_cushion`], at most 15 parts in all), so catching up does
+    /// not run into the next one. Default **on**; off: never slower than real time.
     pub slow_down: bool,
     /// How often [`crate::Player::status`] is refreshed. Default 1 s.
     pub status_interval: Duration,

@@ -80,6 +80,10 @@ pub(crate) struct PlayoutClock {
     played: Duration,
     stalls: u64,
     stalled: Duration,
+    /// Length of the first block (one part, or one segment without parts).
+    unit: Duration,
+    /// Latency the stalls have added to the target ([`aulos_client::stall_cushion`]).
+    cushion: Duration,
 }
 
 /// Lateness forgiven before a stall counts (thread wake-up jitter).
@@ -92,17 +96,23 @@ impl PlayoutClock {
             played: Duration::ZERO,
             stalls: 0,
             stalled: Duration::ZERO,
+            unit: Duration::ZERO,
+            cushion: Duration::ZERO,
         }
     }
 
     /// A block of `len` playback time is handed to the device at `now`.
     pub(crate) fn push(&mut self, now: Instant, len: Duration) {
+        if self.start.is_none() {
+            self.unit = len;
+        }
         let start = *self.start.get_or_insert(now);
         let due = start + self.played;
         if now > due + STALL_TOLERANCE {
             let gap = now - due;
             self.stalls += 1;
             self.stalled += gap;
+            self.cushion = aulos_client::stall_cushion(self.cushion, gap, self.unit);
             self.start = Some(start + gap);
         }
         self.played += len;
@@ -118,6 +128,11 @@ impl PlayoutClock {
 
     pub(crate) fn stalls(&self) -> (u64, Duration) {
         (self.stalls, self.stalled)
+    }
+
+    /// Latency to keep above the target for the stalls so far.
+    pub(crate) fn cushion(&self) -> Duration {
+        self.cushion
     }
 }
 
@@ -444,5 +459,30 @@ mod tests {
         // Lateness within the tolerance does not count.
         c.push(t0 + ms(2205), ms(200));
         assert_eq!(c.stalls().0, 1);
+    }
+
+    #[test]
+    fn each_stall_adds_at_least_two_parts_to_the_latency_kept_up_to_fifteen() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut c = PlayoutClock::new();
+        c.push(t0, ms(200));
+        assert_eq!(c.cushion(), Duration::ZERO);
+        // A 400 ms stall adds its length (more than two parts)...
+        c.push(t0 + ms(600), ms(200));
+        assert_eq!(c.stalls(), (1, ms(400)));
+        assert_eq!(c.cushion(), ms(400));
+        // ...a 50 ms one two parts, not 50 ms: the buffer was too thin for the link.
+        c.push(t0 + ms(850), ms(200));
+        assert_eq!(c.stalls(), (2, ms(450)));
+        assert_eq!(c.cushion(), ms(800));
+        // Many stalls: at most 15 parts (3 s), not their sum.
+        let mut t = t0 + ms(850);
+        for _ in 0..20 {
+            t += ms(500);
+            c.push(t, ms(200));
+        }
+        assert_eq!(c.stalls().0, 22);
+        assert_eq!(c.cushion(), ms(3000));
     }
 }

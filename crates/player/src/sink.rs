@@ -160,7 +160,7 @@ impl Sink for MeteredSink {
         };
         shared.buffer_us.store(buffer.as_micros() as u64, Relaxed);
         shared.rate_feed.set_buffer(buffer);
-        shared.rate_feed.set_stalled(stalled);
+        shared.rate_feed.set_stalled(self.clock.cushion());
         if self.report_buffer {
             self.driver.set_buffer(buffer);
         }

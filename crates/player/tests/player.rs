@@ -106,8 +106,10 @@ async fn reporting_the_buffer_to_the_client_keeps_playback_smooth() {
     assert_eq!(report.end, EndReason::Duration);
     assert!(report.stalls <= 1, "{} stalls: {report}", report.stalls);
     let p50 = report.latency_p50.expect("latency measured");
+    // A stall makes the player keep two parts (~400 ms) more latency from then on.
+    let cushion = Duration::from_millis(400) * report.stalls as u32;
     assert!(
-        p50 < report.target_latency + Duration::from_millis(350),
+        p50 < report.target_latency + Duration::from_millis(350) + cushion,
         "p50 {p50:?}, target {:?}",
         report.target_latency
     );

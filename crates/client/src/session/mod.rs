@@ -176,6 +176,23 @@ const DEAD_RENDITION_COOLDOWN: Duration = Duration::from_secs(30);
 /// evicted first.
 const CACHE_CAP: usize = 8;
 
+/// Latency a player keeps above [`Session::target_latency`] after its stalls: `cushion`
+/// so far plus what a stall of `stall` adds, for chunks of `part`.
+///
+/// A stall shows the buffer was thinner than the link needs, so the player does not
+/// catch up the latency it cost, and takes at least two parts more: the length alone
+/// (a 40 ms stall, then the next 40 ms one) left it on the same edge. hls.js does the
+/// same with a whole second per stall (`liveSyncOnStallIncrease`), up to one target
+/// duration. Bounded at 15 parts (3 s at 200 ms), so a long session's stalls do not
+/// push it ever further back; `part` counts as at most 0.5 s (segment-only streams:
+/// at most 1 s per stall, 7.5 s in all). The trace simulator's player and
+/// `aulos-player` both use this (docs/abr.md: 167 → 126 stalls on links that always
+/// carry the lowest rendition).
+pub fn stall_cushion(cushion: Duration, stall: Duration, part: Duration) -> Duration {
+    let part = part.min(Duration::from_millis(500));
+    (cushion + stall.max(part * 2)).min(part * 15)
+}
+
 /// The LL-HLS client state machine (see module docs).
 #[derive(Debug)]
 pub struct Session {
@@ -692,6 +709,17 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stall_adds_its_length_or_two_parts_and_segments_count_as_half_a_second() {
+        let ms = Duration::from_millis;
+        assert_eq!(stall_cushion(ms(0), ms(30), ms(200)), ms(400));
+        assert_eq!(stall_cushion(ms(400), ms(700), ms(200)), ms(1100));
+        assert_eq!(stall_cushion(ms(2900), ms(30), ms(200)), ms(3000));
+        // Segment-only stream (6 s chunks): 1 s per stall, 7.5 s at most.
+        assert_eq!(stall_cushion(ms(0), ms(30), ms(6000)), ms(1000));
+        assert_eq!(stall_cushion(ms(7000), ms(900), ms(6000)), ms(7500));
+    }
 
     #[test]
     fn directive_order_and_existing_query() {

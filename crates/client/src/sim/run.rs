@@ -222,7 +222,7 @@ struct Player {
     target: Duration,
     /// Rate control is catching up (hysteresis, as in the real controller).
     catching_up: bool,
-    /// Added to the target after stalls (each stall adds its length).
+    /// Added to the target after stalls ([`crate::stall_cushion`]).
     cushion: Duration,
 }
 
@@ -327,7 +327,7 @@ impl Player {
         } else if let Some(s) = self.stalled_since.take() {
             self.rebuffer += now - s;
             self.stall_log.push((s.since_epoch(), now - s));
-            self.cushion += now - s;
+            self.cushion = crate::session::stall_cushion(self.cushion, now - s, unit);
             self.now = now;
             self.start_next(now, unit);
         }
