@@ -249,21 +249,19 @@ fn at_80_ms_rtt_the_staircase_stalls_a_fraction_of_the_baseline() {
     // against the baseline's 35 / 2.04 s; 5 / 0.64 s with the buffer-aware slack, and
     // 4 / 0.32 s against 38 / 1.94 s with at most two parts in flight on a thin link).
     // Since the player keeps at least two parts more latency after each stall
-    // (`stall_cushion`), the baseline stalls far less here (17 / 0.99 s) and we a little
-    // more (6 / 0.41 s: the stalls come in two clusters at the two sharpest steps),
-    // and the baseline, riding the steps out on the 160 kb/s rendition with that
-    // cushion, now scores higher (16.1 against 14.8; docs/abr.md lists this trace,
-    // `st6_80`, among those below). The QoE comparison is therefore no longer asserted
-    // here; the stall bounds still fail the bug this test was written for (12 stalls).
+    // (`stall_cushion`), the baseline stalls less here (17 / 0.99 s), and we stalled
+    // more (6 / 0.41 s, QoE below the baseline's) until the quick down also believed
+    // the playback time delivered per second: 2 / 0.07 s.
     let (ours, base) = both(&staircase(80), 60);
     print_stalls(&ours, &base);
     assert_eq!(ours.order_errors, 0);
     assert!(
-        ours.rebuffer_count <= 6 && ours.rebuffer_count * 2 <= base.rebuffer_count,
+        ours.rebuffer_count * 5 <= base.rebuffer_count,
         "{:?}",
         ours.stall_log
     );
     assert!(ours.rebuffer_time * 2 <= base.rebuffer_time);
+    assert!(ours.qoe > base.qoe);
 }
 
 /// The 210 random traces of `examples/random` (`scripts/abr_traces.py`, six seeds:

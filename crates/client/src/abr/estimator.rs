@@ -137,6 +137,7 @@ mod tests {
             requested: Instant::from_epoch(Duration::from_millis(t)),
             first_byte: Instant::from_epoch(Duration::from_millis(t)),
             last_byte: Instant::from_epoch(Duration::from_millis(t + 10)),
+            unit: true,
         };
         assert!(a.push(&mk(0, 4000)).is_none());
         assert!(a.push(&mk(200, 4000)).is_none());

@@ -41,6 +41,10 @@
 //!   aggregate of the last second carries the current rendition again (the averages
 //!   lag a short outage by seconds), and on a steady link (the aggregates of 3 s
 //!   within 10 %) going up needs no extra margin, except from the lowest rendition.
+//!   The quick down also believes the playback time delivered per second when the
+//!   last second's aggregates agree on a level just under the need: they leave out
+//!   the round trips between parts, which at 80 ms RTT drained the buffer at a
+//!   quarter of a second per second while they said the link fell 6 % short.
 //! - **Starvation guard, but sticky through short dips.** Only when the buffer has
 //!   been (nearly) empty for `dip_hold` and the last two aggregates cannot carry the
 //!   current rendition does the rule drop to what they carry. Shorter dips (spikes,
@@ -92,6 +96,9 @@ pub struct LowLatencyConfig {
     /// The fast paths also act with the buffer at or above its target when the level
     /// the last `fast_down_window` agrees on would empty it within this horizon.
     pub fast_down_full_horizon: Duration,
+    /// The quick down also believes the playback time delivered per second, when it
+    /// says less than the aggregates (see the module docs).
+    pub delivery_check: bool,
 }
 
 impl Default for LowLatencyConfig {
@@ -112,6 +119,7 @@ impl Default for LowLatencyConfig {
             fast_down_up_hold: Duration::from_secs(8),
             fast_down_horizon: Duration::from_millis(750),
             fast_down_full_horizon: Duration::from_secs(2),
+            delivery_check: true,
         }
     }
 }
@@ -180,8 +188,8 @@ pub struct LowLatencyRule {
     /// Recent aggregates: (end, bits per second), newest last, at most [`RECENT_CAP`].
     recent: VecDeque<(Instant, f64)>,
     last_sample_end: Option<Instant>,
-    /// (time, overhead bytes, media bytes) of recent transfers.
-    window: VecDeque<(Instant, u64, u64)>,
+    /// (time, overhead bytes, media bytes, a part or segment) of recent transfers.
+    window: VecDeque<(Instant, u64, u64, bool)>,
     /// (candidate, since when it fits, latency then).
     up_since: Option<(usize, Instant, Option<Duration>)>,
     /// Bytes and transfer time seen before the first aggregate (bootstrap estimate).
@@ -258,9 +266,27 @@ impl LowLatencyRule {
         (n >= 2).then_some((lo, hi))
     }
 
+    /// Playback time delivered per second of the last `len`: parts or segments
+    /// (`unit` long each) that arrived in it after the first one, over the time from
+    /// that first arrival to `now`. At the live edge this is 1; below 1 the buffer
+    /// drains at the difference, whatever the throughput aggregates say (at LL they
+    /// leave out the request round trips between parts). `None` with fewer than
+    /// three arrivals after the first.
+    fn delivery_ratio(&self, now: Instant, len: Duration, unit: Duration) -> Option<f64> {
+        let mut arrivals = self
+            .window
+            .iter()
+            .filter(|&&(t, _, _, u)| u && now - t <= len)
+            .map(|&(t, ..)| t);
+        let first = arrivals.next()?;
+        let n = arrivals.count();
+        let span = (now - first).as_secs_f64();
+        (n >= 3 && span > 0.0).then(|| n as f64 * unit.as_secs_f64() / span)
+    }
+
     /// Non-media traffic rate over the window (playlists, headers).
     pub fn overhead_rate(&self, now: Instant) -> Bitrate {
-        let Some(&(oldest, _, _)) = self.window.front() else {
+        let Some(&(oldest, ..)) = self.window.front() else {
             return Bitrate(0);
         };
         let span = (now - oldest).max(self.cfg.overhead_window / 2);
@@ -279,8 +305,9 @@ impl AbrRule for LowLatencyRule {
             TransferKind::Media => (s.header_bytes, s.bytes),
             TransferKind::Playlist => (s.bytes + s.header_bytes, 0),
         };
-        self.window.push_back((s.last_byte, overhead, media));
-        while let Some(&(t, _, _)) = self.window.front() {
+        self.window
+            .push_back((s.last_byte, overhead, media, s.unit));
+        while let Some(&(t, ..)) = self.window.front() {
             if s.last_byte - t > self.cfg.overhead_window
                 || self.window.len() > OVERHEAD_SAMPLES_CAP
             {
@@ -412,7 +439,27 @@ impl AbrRule for LowLatencyRule {
             // up-ceiling is set. Jitter rarely drains the buffer this fast, which keeps
             // the rule on the top rendition through `fast_jitter`.
             let full_agrees = full.is_some() && steady && short;
+            // Delivered, not measured (2026-12-08): when the last window's aggregates
+            // agree (no jitter) on a level under the rendition's need but within the
+            // fast down's slack, the link may still fall short by more: a part costs
+            // its transfer plus the round trips of its reload and request, which the
+            // first-to-last-byte aggregates leave out. At 80 ms RTT a 180 kb/s link
+            // delivered a 160 kb/s rendition (192 kb/s with overhead) at 0.75 s of
+            // audio per second, draining the buffer in 2 s while the aggregates said
+            // 94 %, and nothing switched until it was empty. The quick down then takes
+            // the level as the need times the playback time delivered per second.
+            let delivered = if self.cfg.delivery_check
+                && fill < 1.0
+                && full.is_some()
+                && steady
+                && hi < need(current)
+            {
+                self.delivery_ratio(ctx.now, window_len, ctx.unit_duration)
+            } else {
+                None
+            };
             if !full_agrees && let Some((qlo, qhi)) = self.window_rates(ctx.now, window_len / 2) {
+                let qhi = delivered.map_or(qhi, |r| qhi.min(need(current) * r));
                 let drain = 1.0 - qhi / need(current);
                 let horizon = self.cfg.fast_down_horizon.as_secs_f64();
                 let dries = drain > 0.0 && ctx.buffer.as_secs_f64() < drain * horizon;
@@ -633,6 +680,7 @@ mod tests {
                 requested: at(t),
                 first_byte: at(t),
                 last_byte: at(t + dur),
+                unit: true,
             });
             t += dur;
         }
@@ -673,6 +721,36 @@ mod tests {
         });
         let t = feed(&mut rule, 0, 400, 80);
         (rule, t)
+    }
+
+    #[test]
+    fn quick_down_when_parts_arrive_slower_than_they_play_though_the_link_nearly_carries_them() {
+        // After the fat link, 2.5 kB parts (200 ms each) come at 150 kb/s, 94 % of the
+        // top rendition's need, so no aggregate says "step"; but the round trips
+        // between them space them 267 ms apart: 0.75 s of audio per second, and
+        // 150 ms of buffer lasts 0.6 s. The quick down goes to what 0.75 × the need
+        // carries (96 kb/s); without the delivery check the rule stays until the
+        // buffer is gone.
+        for (check, want) in [(true, 1), (false, 2)] {
+            let (mut rule, mut t) = on_fat_link(LowLatencyConfig {
+                delivery_check: check,
+                ..LowLatencyConfig::default()
+            });
+            for _ in 0..8 {
+                let dur = 2_500 * 8 / 150;
+                rule.on_transfer(&TransferSample {
+                    kind: TransferKind::Media,
+                    bytes: 2_500,
+                    header_bytes: 0,
+                    requested: at(t),
+                    first_byte: at(t + 267 - dur),
+                    last_byte: at(t + 267),
+                    unit: true,
+                });
+                t += 267;
+            }
+            assert_eq!(choose(&mut rule, t, 150), want, "delivery check {check}");
+        }
     }
 
     #[test]

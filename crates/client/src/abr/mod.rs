@@ -86,6 +86,9 @@ pub struct TransferSample {
     pub first_byte: Instant,
     /// When the last body byte arrived.
     pub last_byte: Instant,
+    /// A media part or segment: one unit of playback time delivered (false for init
+    /// sections, playlists and keys).
+    pub unit: bool,
 }
 
 impl TransferSample {
@@ -127,6 +130,9 @@ pub trait AbrRule: fmt::Debug + Send {
 }
 
 /// Which ABR rule to build (for configs and the simulator).
+// A `Copy` config value read once per session: boxing the config would cost `Copy`
+// for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum AbrKind {
     /// [`LowLatencyRule`] with default config.

@@ -544,6 +544,7 @@ impl Session {
                         requested: sent,
                         first_byte,
                         last_byte,
+                        unit: matches!(p, Pending::Media(_)),
                     });
                     match &p {
                         Pending::Media(m) => {
