@@ -221,8 +221,16 @@ impl LatencyController {
             .unwrap_or(Duration::ZERO)
             .as_secs_f64();
         let target = self.cfg.target.as_secs_f64();
+        let (extra, buffer) = match &self.feed {
+            Some(f) => (f.extra().as_secs_f64(), f.buffer()),
+            None => (0.0, None),
+        };
         // A jump is decided on the raw value: smoothing would delay an obvious stall.
-        if raw > target + self.cfg.jump_after.as_secs_f64() {
+        // The extra latency asked for (thin link, stalls) is latency playback keeps on
+        // purpose: the jump comes `jump_after` beyond it, not beyond the bare target
+        // (a few stalls' cushion plus a thin-link target exceed 2 s, and a jump then
+        // threw away the very buffer they had built).
+        if raw > target + extra + self.cfg.jump_after.as_secs_f64() {
             self.smoothed = None;
             self.catching_up = false;
             let latency = Duration::from_secs_f64(raw);
@@ -237,10 +245,6 @@ impl LatencyController {
             Some(prev) => prev + self.cfg.smoothing * (raw - prev),
         };
         self.smoothed = Some(s);
-        let (extra, buffer) = match &self.feed {
-            Some(f) => (f.extra().as_secs_f64(), f.buffer()),
-            None => (0.0, None),
-        };
         let error = s - target - extra;
         let dead = self.cfg.deadband.as_secs_f64();
         let full = self.cfg.full_speed_error.as_secs_f64();
@@ -441,6 +445,18 @@ mod tests {
             matches!(d.action, LatencyAction::Jump { latency } if latency == Duration::from_millis(5100))
         );
         assert!((d.drift_secs - 2.1).abs() < 1e-9);
+    }
+
+    #[test]
+    fn no_jump_within_the_extra_latency_asked_for() {
+        // Target 3 s, 1.6 s of thin-link extra and 2 s of stall cushion: 6.5 s is
+        // where playback is meant to be (+ 1.9 s), not 2 s behind; 8.7 s is.
+        let feed = RateFeed::new();
+        let mut c = slowing(&feed);
+        feed.set_extra(Duration::from_millis(1600));
+        feed.set_stalled(Duration::from_secs(2));
+        assert!(matches!(at(&mut c, 6500).action, LatencyAction::Rate(_)));
+        assert!(matches!(at(&mut c, 8700).action, LatencyAction::Jump { .. }));
     }
 
     #[test]
