@@ -456,7 +456,10 @@ mod tests {
         feed.set_extra(Duration::from_millis(1600));
         feed.set_stalled(Duration::from_secs(2));
         assert!(matches!(at(&mut c, 6500).action, LatencyAction::Rate(_)));
-        assert!(matches!(at(&mut c, 8700).action, LatencyAction::Jump { .. }));
+        assert!(matches!(
+            at(&mut c, 8700).action,
+            LatencyAction::Jump { .. }
+        ));
     }
 
     #[test]
