@@ -32,7 +32,8 @@ pub struct LatencyConfig {
     /// Below this much audio buffered ([`RateFeed::set_buffer`]) play slower, down to
     /// `min_rate` at an empty buffer. Zero: off.
     pub low_buffer: Duration,
-    /// Beyond `target + jump_after`, catching up smoothly takes too long: signal a jump.
+    /// Beyond `target + jump_after` (plus the extra latency a [`RateFeed`] asks for),
+    /// catching up smoothly takes too long: signal a jump.
     pub jump_after: Duration,
     /// Smoothing factor of the latency estimate (0 < alpha ≤ 1; 1 = no smoothing).
     pub smoothing: f64,
