@@ -552,6 +552,7 @@ fn answer(s: &mut aulos_client::Session, q: &Request, body: &str, now: Instant) 
             encoded_len: None,
             first_byte: now,
             last_byte: now,
+            first_read_bytes: 0,
         },
     );
 }
@@ -807,6 +808,7 @@ fn a_link_slower_than_the_rendition_gets_at_most_two_parts_in_flight() {
                     encoded_len: None,
                     first_byte: first,
                     last_byte: now,
+                    first_read_bytes: 0,
                 },
             );
             new.push(

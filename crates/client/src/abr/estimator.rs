@@ -88,7 +88,15 @@ impl ThroughputAggregator {
     /// Add one transfer; returns a sample when the aggregate is complete.
     pub fn push(&mut self, s: &TransferSample) -> Option<AggregatedSample> {
         let first = *self.first.get_or_insert(s.first_byte);
-        self.bytes += s.bytes + s.header_bytes;
+        // Bytes the first read brought took no measured time: count only what came
+        // after it (unbiased on a link that delivers a response in several reads). A
+        // response that came in one read keeps all its bytes: its time is unknown but
+        // short, and a fat link delivers everything that way.
+        let all = s.bytes + s.header_bytes;
+        self.bytes += match all.checked_sub(s.first_read_bytes) {
+            Some(later) if later > 0 && s.first_read_bytes > 0 => later,
+            _ => all,
+        };
         // Floor each interval at 1 ms: a zero interval (same virtual tick) carries no rate.
         self.time += s.transfer_time().max(Duration::from_millis(1));
         let enough = (self.bytes >= self.min_bytes && self.time >= self.min_time)
@@ -138,6 +146,7 @@ mod tests {
             first_byte: Instant::from_epoch(Duration::from_millis(t)),
             last_byte: Instant::from_epoch(Duration::from_millis(t + 10)),
             unit: true,
+            first_read_bytes: 0,
         };
         assert!(a.push(&mk(0, 4000)).is_none());
         assert!(a.push(&mk(200, 4000)).is_none());
@@ -146,5 +155,40 @@ mod tests {
         // 12 kB in 30 ms of transfer = 3.2 Mb/s, whatever the idle gaps between.
         assert_eq!(s.rate, Bitrate(3_200_000));
         assert_eq!(s.span, Duration::from_millis(410));
+    }
+
+    #[test]
+    fn what_the_first_read_brought_is_not_counted_over_the_time_of_the_rest() {
+        // A 4,320-byte response (headers included) over a 150 kb/s link in three TCP
+        // segments: the first read brings 1,448 bytes at first_byte, the last one
+        // arrives 154 ms later. 4,320 bytes / 154 ms read as 224 kb/s; the 2,872 bytes
+        // that came in those 154 ms say 149 kb/s.
+        let mk = |first_read_bytes| TransferSample {
+            kind: TransferKind::Media,
+            bytes: 4_064,
+            header_bytes: 256,
+            requested: Instant::from_epoch(Duration::ZERO),
+            first_byte: Instant::from_epoch(Duration::from_millis(100)),
+            last_byte: Instant::from_epoch(Duration::from_millis(254)),
+            unit: true,
+            first_read_bytes,
+        };
+        let rate = |first_read| {
+            let mut a = ThroughputAggregator::new(1_000, Duration::from_millis(20));
+            a.push(&mk(first_read))
+                .expect("one response is enough")
+                .rate
+        };
+        assert_eq!(
+            rate(1_448),
+            Bitrate::from_transfer(2_872, Duration::from_millis(154)).unwrap()
+        );
+        assert!((rate(1_448).bps() as i64 - 149_000).abs() < 1_000);
+        // Unknown (0), or everything in one read: all bytes count, as before.
+        assert_eq!(
+            rate(0),
+            Bitrate::from_transfer(4_320, Duration::from_millis(154)).unwrap()
+        );
+        assert_eq!(rate(4_320), rate(0));
     }
 }

@@ -681,6 +681,7 @@ mod tests {
                 first_byte: at(t),
                 last_byte: at(t + dur),
                 unit: true,
+                first_read_bytes: 0,
             });
             t += dur;
         }
@@ -746,6 +747,7 @@ mod tests {
                     first_byte: at(t + 267 - dur),
                     last_byte: at(t + 267),
                     unit: true,
+                    first_read_bytes: 0,
                 });
                 t += 267;
             }

@@ -89,6 +89,9 @@ pub struct TransferSample {
     /// A media part or segment: one unit of playback time delivered (false for init
     /// sections, playlists and keys).
     pub unit: bool,
+    /// Bytes (headers included) that had arrived by `first_byte` (see
+    /// `Event::Response::first_read_bytes`); 0 when not known.
+    pub first_read_bytes: u64,
 }
 
 impl TransferSample {

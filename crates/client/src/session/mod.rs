@@ -300,7 +300,7 @@ impl Session {
     /// // The driver performs it and reports back; a 404 is retried after a backoff.
     /// let t = Instant::ZERO;
     /// let body = bytes::Bytes::new();
-    /// s.handle(t, Event::Response { id: req.id, status: 404, body, header_bytes: 0, encoded_len: None, first_byte: t, last_byte: t });
+    /// s.handle(t, Event::Response { id: req.id, status: 404, body, header_bytes: 0, encoded_len: None, first_byte: t, last_byte: t, first_read_bytes: 0 });
     /// assert!(s.poll_timeout().is_some());
     /// # Ok::<(), aulos_client::Error>(())
     /// ```
@@ -515,6 +515,7 @@ impl Session {
                 encoded_len,
                 first_byte,
                 last_byte,
+                first_read_bytes,
             } => {
                 let Some((sent, p)) = self.pending.remove(&id) else {
                     return;
@@ -545,6 +546,7 @@ impl Session {
                         first_byte,
                         last_byte,
                         unit: matches!(p, Pending::Media(_)),
+                        first_read_bytes,
                     });
                     match &p {
                         Pending::Media(m) => {
@@ -782,6 +784,7 @@ mod tests {
             encoded_len: None,
             first_byte: t,
             last_byte: t,
+            first_read_bytes: 0,
         }
     }
 
@@ -893,6 +896,7 @@ mod tests {
                 encoded_len: None,
                 first_byte: at(80),
                 last_byte: at(80),
+                first_read_bytes: 0,
             },
         );
         assert!(find(&reqs(&drain(&mut s)), "/a10.3.mp4").is_none());

@@ -157,6 +157,10 @@ pub enum Event {
         first_byte: Instant,
         /// When the last body byte arrived.
         last_byte: Instant,
+        /// Bytes (status line and headers included) the first read of the body
+        /// brought at `first_byte`: no measured time carried them, so throughput
+        /// leaves them out when later reads brought the rest. 0 when not known.
+        first_read_bytes: u64,
     },
     /// A request failed below HTTP.
     Failed {

@@ -587,6 +587,7 @@ pub fn simulate(trace: &Trace, abr: AbrKind, cfg: &SimConfig) -> SimReport {
                         encoded_len,
                         first_byte: first,
                         last_byte: now,
+                        first_read_bytes: 0,
                     },
                 );
             }
